@@ -1,0 +1,3 @@
+"""loopviz: watch a real asyncio event loop at work."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,161 @@
+"""Runs scenes on one traced loop in a thread of its own, headless.
+
+The loop never shares a thread with its viewer: the UI (or the recorder) keeps drawing and taking
+keys while the traced loop is paused, stepping, or frozen by a blocking call. A scene that fails
+is reported as a ``scene.failed`` event; the other scenes keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopviz.scenes import Scene, SceneError, scene_class
+from loopviz.trace import EventStream, TracedEventLoop, capture_output, new_event_loop
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """Which scene to run, in which variant, with which options."""
+
+    name: str
+    variant: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduledAction:
+    """``--at T:ACTION``: take ``action`` in ``scene`` at loop time ``at`` seconds."""
+
+    at: float
+    scene: str
+    action: str
+
+
+class SceneRunner:
+    """One traced loop in a thread, running one or more scenes; controllable from any thread."""
+
+    def __init__(
+        self,
+        specs: list[SceneSpec],
+        *,
+        speed: float = 1.0,
+        paused: bool = False,
+        capacity: int = 65_536,
+        duration: float | None = None,
+        schedule: list[ScheduledAction] | None = None,
+    ) -> None:
+        self.loop: TracedEventLoop = new_event_loop(speed=speed, paused=paused, capacity=capacity)
+        try:
+            self.scenes: dict[str, Scene] = {}
+            for spec in specs:
+                self.scenes[spec.name] = scene_class(spec.name)(self.loop, spec.variant, **spec.options)
+            for item in schedule or ():
+                self._check_action(item.scene, item.action)
+        except BaseException:
+            self.loop.close()
+            raise
+        self.stream = EventStream(self.loop)
+        self.duration = duration
+        self.schedule = list(schedule or ())
+        self.failures: dict[str, str] = {}
+        self._main_task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._stopping = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._thread_main, name="loopviz-traced-loop", daemon=True)
+        self._thread.start()
+        self._started.wait(5)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Cancel the scenes, release a paused loop, close the loop; True if the thread ended."""
+        self._stopping = True
+        loop = self.loop
+        if self._thread is None:
+            if not loop.is_closed():
+                loop.close()
+            return True
+        loop.gate.close()
+        task = self._main_task
+        if task is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass  # the loop closed in the meantime
+        return self.join(timeout)
+
+    # -- control -------------------------------------------------------------------------------
+
+    def act(self, scene: str, action: str) -> None:
+        """Take a user action in a scene, on the loop thread (safe from any thread)."""
+        self._check_action(scene, action)
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self._act, scene, action)
+
+    def _check_action(self, scene: str, action: str) -> None:
+        target = self.scenes.get(scene)
+        if target is None:
+            raise SceneError(f"scene {scene!r} is not running")
+        if action not in target.actions:
+            choices = ", ".join(target.actions) or "none"
+            raise SceneError(f"scene {scene!r} has no action {action!r} (actions: {choices})")
+
+    def _act(self, scene: str, action: str) -> None:
+        try:
+            self.scenes[scene].act(action)
+        except Exception as exc:  # an action must never take the loop down
+            self.loop.emit("scene.failed", scene=scene, error=f"{action}: {exc}")
+
+    # -- the loop thread -----------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        with capture_output(self.loop.tracer), asyncio.Runner(loop_factory=lambda: self.loop) as runner:
+            try:
+                runner.run(self._main())
+            except asyncio.CancelledError:
+                pass
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._main_task = asyncio.current_task()
+        self._started.set()
+        if self._stopping:
+            return
+        for item in self.schedule:
+            loop.call_at(item.at, self._act, item.scene, item.action)
+        if self.duration is not None:
+            loop.call_at(self.duration, self._finish)
+        scene_tasks = []
+        for name, scene in self.scenes.items():
+            task = loop.create_task(scene.run(), name=f"{name} main")
+            task.add_done_callback(lambda done, name=name: self._scene_done(name, done))
+            scene_tasks.append(task)
+        await asyncio.gather(*scene_tasks, return_exceptions=True)
+
+    def _finish(self) -> None:
+        if self._main_task is not None:
+            self._main_task.cancel()
+
+    def _scene_done(self, name: str, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        error = "".join(traceback.format_exception_only(task.exception())).strip()
+        self.failures[name] = error
+        self.loop.emit("scene.failed", scene=name, error=error)

@@ -1,0 +1,97 @@
+"""Scene ``tasks``: who runs, who waits.
+
+The two coroutines are the classic pair from the course notes: ``print_numbers`` prints 1..26 and
+``print_alphabet`` prints a..z, each pausing 0.25 s after every item.
+
+Variants:
+
+``async``
+    Both run as tasks (``asyncio.create_task``); every ``await asyncio.sleep(0.25)`` hands control
+    back to the loop, which runs the other one. Output interleaves ``1 -> a``, ``2 -> b``... and
+    the whole run takes about 6.5 s of loop time (26 x 0.25 s).
+``sync``
+    The same two functions awaited one after the other: all numbers, then all letters, about
+    13 s of loop time (52 x 0.25 s). Nothing else is waiting, so nothing interleaves.
+``compare``
+    ``async`` and ``sync`` side by side on one loop (two task groups), so one run shows 6.5 s
+    against 13 s.
+``blocking``
+    The same, but each pause is ``time.sleep(0.25)``: the loop thread itself sleeps, so the loop
+    is frozen during every call, each call is a ``loop_stalled`` event, and the other task gets no
+    turn until the sleeper returns. After each call the coroutine still awaits
+    ``asyncio.sleep(0)``, or one task would run all 26 items in a single step. Real ``time.sleep``
+    is not dilated, so the scene sleeps ``0.25 / speed`` wall seconds: 0.25 s of *loop* time at
+    every speed, and the lesson looks the same at 0.1x and at 20x.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import ClassVar
+
+from loopviz.scenes.base import Scene
+
+PAUSE = 0.25
+
+
+async def print_numbers() -> None:
+    for i in range(1, 27):
+        print(i, "->", end=" ")
+        await asyncio.sleep(PAUSE)
+
+
+async def print_alphabet() -> None:
+    for i in range(26):
+        print(chr(ord("a") + i))
+        await asyncio.sleep(PAUSE)
+
+
+class TasksScene(Scene):
+    name = "tasks"
+    title = "Tasks yielding control"
+    variants: ClassVar[tuple[str, ...]] = ("async", "sync", "compare", "blocking")
+
+    async def run(self) -> None:
+        if self.variant == "async":
+            await self.run_async()
+        elif self.variant == "sync":
+            await self.run_sync()
+        elif self.variant == "compare":
+            async with asyncio.TaskGroup() as both:
+                both.create_task(self.run_async(), name="async group")
+                both.create_task(self.run_sync(), name="sync group")
+        else:
+            await self.run_blocking()
+
+    async def run_async(self) -> None:
+        started = asyncio.get_running_loop().time()
+        task1 = asyncio.create_task(print_numbers(), name="print_numbers")
+        asyncio.create_task(print_alphabet(), name="print_alphabet")
+        await task1
+        self.emit("scene.finished", variant="async", took=asyncio.get_running_loop().time() - started)
+
+    async def run_sync(self) -> None:
+        started = asyncio.get_running_loop().time()
+        await print_numbers()
+        await print_alphabet()
+        self.emit("scene.finished", variant="sync", took=asyncio.get_running_loop().time() - started)
+
+    async def run_blocking(self) -> None:
+        started = asyncio.get_running_loop().time()
+        task1 = asyncio.create_task(self.blocking_numbers(), name="blocking_numbers")
+        asyncio.create_task(self.blocking_alphabet(), name="blocking_alphabet")
+        await task1
+        self.emit("scene.finished", variant="blocking", took=asyncio.get_running_loop().time() - started)
+
+    async def blocking_numbers(self) -> None:
+        for i in range(1, 27):
+            print(i, "->", end=" ")
+            time.sleep(PAUSE / self.speed)  # blocks the loop thread: nothing else can run
+            await asyncio.sleep(0)
+
+    async def blocking_alphabet(self) -> None:
+        for i in range(26):
+            print(chr(ord("a") + i))
+            time.sleep(PAUSE / self.speed)  # blocks the loop thread: nothing else can run
+            await asyncio.sleep(0)

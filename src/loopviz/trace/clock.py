@@ -1,0 +1,88 @@
+"""A dilated, pausable clock for the traced loop.
+
+``loop.time()`` reads this clock, so every timer (``sleep``, ``call_later``, timeouts) runs at
+``speed`` times wall speed and stands still while paused. The clock is one immutable base tuple,
+swapped whole, so any thread may change the speed while the loop thread reads it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+MIN_SPEED = 0.05
+MAX_SPEED = 20.0
+
+
+def check_speed(speed: float) -> float:
+    """Return ``speed`` as a float, or raise ValueError if it is outside 0.05x..20x."""
+    try:
+        value = float(speed)
+    except (TypeError, ValueError):
+        raise ValueError(f"speed must be a number, not {speed!r}") from None
+    if not MIN_SPEED <= value <= MAX_SPEED:
+        raise ValueError(f"speed must be between {MIN_SPEED}x and {MAX_SPEED:g}x, not {value:g}x")
+    return value
+
+
+class DilatedClock:
+    """Virtual seconds since the loop started: ``v0 + (wall - w0) * rate``; rate is 0 when frozen."""
+
+    __slots__ = ("_base", "_lock", "_speed", "virtual")
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self._speed = check_speed(speed)
+        self._lock = threading.Lock()
+        self._base: tuple[float, float, float] = (0.0, time.monotonic(), self._speed)
+        #: A simulated clock never runs by itself: only ``advance`` moves it.
+        self.virtual = False
+
+    def now(self) -> float:
+        v0, w0, rate = self._base
+        return v0 + (time.monotonic() - w0) * rate
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def frozen(self) -> bool:
+        return self._base[2] == 0.0
+
+    def set_speed(self, speed: float) -> None:
+        """Change the rate from now on; virtual time stays continuous."""
+        value = check_speed(speed)
+        with self._lock:
+            self._speed = value
+            if not self.frozen:
+                self._rebase(value)
+
+    def freeze(self) -> None:
+        with self._lock:
+            self._rebase(0.0)
+
+    def unfreeze(self) -> None:
+        with self._lock:
+            self._rebase(0.0 if self.virtual else self._speed)
+
+    def advance(self, seconds: float) -> None:
+        """Jump virtual time forward (used while stepping, so waiting for a timer costs no wall time)."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            v0, w0, rate = self._base
+            self._base = (v0 + seconds, w0, rate)
+
+    def wall_seconds(self, virtual_seconds: float | None) -> float | None:
+        """How long a wait of ``virtual_seconds`` lasts in wall time at the current rate."""
+        if virtual_seconds is None:
+            return None
+        rate = self._base[2]
+        if rate == 0.0:
+            return virtual_seconds / self._speed
+        return virtual_seconds / rate
+
+    def _rebase(self, rate: float) -> None:
+        wall = time.monotonic()
+        v0, w0, old_rate = self._base
+        self._base = (v0 + (wall - w0) * old_rate, wall, rate)

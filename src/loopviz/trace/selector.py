@@ -1,0 +1,144 @@
+"""A selector wrapper: each ``select(timeout)`` call is one loop iteration's I/O wait.
+
+It reports what the loop watches (register/modify/unregister), every wait (timeout in loop seconds,
+ready-queue and timer counts) and what the kernel said was ready. It also turns the loop's virtual
+timeout into wall time at the current speed and, while stepping, jumps the clock to the next timer
+instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import selectors
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from loopviz.trace.clock import DilatedClock
+from loopviz.trace.gate import StepGate
+from loopviz.trace.records import AFTER_IO, BEFORE_IO
+from loopviz.trace.tracer import Tracer
+
+_perf_counter = time.perf_counter
+
+
+class TracingSelector(selectors.BaseSelector):
+    """Delegates to a real selector and records every registration and every wait."""
+
+    def __init__(self, tracer: Tracer, clock: DilatedClock, inner: selectors.BaseSelector | None = None):
+        self._inner = inner if inner is not None else selectors.DefaultSelector()
+        self._tracer = tracer
+        self._clock = clock
+        self._gate: StepGate | None = None
+        self._counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        self._due: Callable[[float], int] = lambda end: 0
+        self._internal: frozenset[int] = frozenset()
+        self._attached = False
+        self.iteration = 0
+        #: Simulated time: never sleep for a timer, jump the clock to it (tests, fast replays).
+        self.virtual_time = False
+
+    def attach(
+        self,
+        gate: StepGate,
+        counts: Callable[[], tuple[int, int]],
+        due_timers: Callable[[float], int],
+        internal_fds: frozenset[int],
+    ) -> None:
+        """Start reporting; fds in ``internal_fds`` (the loop's self-pipe) are never shown."""
+        self._gate = gate
+        self._counts = counts
+        self._due = due_timers
+        self._internal = internal_fds
+        self._attached = True
+
+    # -- registration ----------------------------------------------------------------------------
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key = self._inner.register(fileobj, events, data)
+        if self._attached and key.fd not in self._internal:
+            self._tracer.fd_watch(key.fd, key.events)
+        return key
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        key = self._inner.unregister(fileobj)
+        if self._attached and key.fd not in self._internal:
+            self._tracer.fd_unwatch(key.fd)
+        return key
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        before = self._inner.get_key(fileobj).events
+        key = self._inner.modify(fileobj, events, data)
+        if self._attached and key.events != before and key.fd not in self._internal:
+            self._tracer.fd_watch(key.fd, key.events)
+        return key
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.get_key(fileobj)
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._inner.get_map()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def watched(self) -> tuple[tuple[int, int], ...]:
+        """``(fd, mask)`` for every fd the user's code has the loop watch."""
+        internal = self._internal
+        return tuple((fd, key.events) for fd, key in self._inner.get_map().items() if fd not in internal)
+
+    # -- the wait --------------------------------------------------------------------------------
+
+    def _wait(self, wall: float | None, speed: float) -> list[tuple[selectors.SelectorKey, int]]:
+        """Wait ``wall`` seconds for I/O, precisely when the loop runs fast.
+
+        epoll rounds a timeout up to the next millisecond; at 20x that would add up to 20 ms of
+        loop time to every timer. Faster than 1x, wait the whole milliseconds in ``select`` and
+        the sub-millisecond rest with a short sleep, then poll once more.
+        """
+        if speed <= 1.0 or not wall or wall <= 0:
+            return self._inner.select(wall)
+        deadline = _perf_counter() + wall
+        whole = int(wall * 1000) / 1000
+        events = self._inner.select(whole) if whole > 0 else []
+        if not events:
+            rest = deadline - _perf_counter()
+            if rest > 0:
+                time.sleep(rest)
+            events = self._inner.select(0)
+        return events
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if not self._attached:
+            return self._inner.select(timeout)
+        tracer = self._tracer
+        clock = self._clock
+        gate = self._gate
+        self.iteration += 1
+        iteration = self.iteration
+        ready_len, timers_len = self._counts()
+        snapshot = None
+        if tracer.resync_requested:
+            tracer.resync_requested = False
+            snapshot = self.watched()
+        if tracer.pending_output:
+            tracer.flush_output()
+        before = clock.now()
+        tracer.append((BEFORE_IO, tracer.next_seq(), before, iteration, timeout, ready_len, timers_len, snapshot))
+        started = _perf_counter()
+        if self.virtual_time or (gate is not None and gate.armed):
+            events = self._inner.select(0)
+            jump = self.virtual_time or (gate is not None and gate.stepping)
+            if not events and jump and timeout != 0:
+                if timeout is None:
+                    events = self._inner.select(None)  # only I/O can wake us: wait for it
+                else:
+                    clock.advance(timeout)  # stepping: the next timer is due now
+        else:
+            events = self._wait(clock.wall_seconds(timeout), clock.speed)
+        waited_wall = _perf_counter() - started
+        after = clock.now()
+        internal = self._internal
+        ready = tuple((key.fd, mask) for key, mask in events if key.fd not in internal)
+        due = self._due(after) if timers_len else 0
+        tracer.append((AFTER_IO, tracer.next_seq(), after, iteration, ready, waited_wall, after - before, due))
+        return events
