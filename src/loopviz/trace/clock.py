@@ -25,20 +25,32 @@ def check_speed(speed: float) -> float:
     return value
 
 
-class DilatedClock:
-    """Virtual seconds since the loop started: ``v0 + (wall - w0) * rate``; rate is 0 when frozen."""
+FROZEN_TICK = 1e-9
 
-    __slots__ = ("_base", "_lock", "_speed", "virtual")
+
+class DilatedClock:
+    """Virtual seconds since the loop started: ``v0 + (wall - w0) * rate``; rate is 0 when frozen.
+
+    A frozen clock still moves by one nanosecond per reading, as a real clock always moves a
+    little between two calls: timers set one after the other then keep their order instead of
+    tying (asyncio's timer heap breaks ties arbitrarily).
+    """
+
+    __slots__ = ("_base", "_lock", "_speed", "_ticks", "virtual")
 
     def __init__(self, speed: float = 1.0) -> None:
         self._speed = check_speed(speed)
         self._lock = threading.Lock()
         self._base: tuple[float, float, float] = (0.0, time.monotonic(), self._speed)
+        self._ticks = 0
         #: A simulated clock never runs by itself: only ``advance`` moves it.
         self.virtual = False
 
     def now(self) -> float:
         v0, w0, rate = self._base
+        if rate == 0.0:
+            self._ticks += 1
+            return v0 + self._ticks * FROZEN_TICK
         return v0 + (time.monotonic() - w0) * rate
 
     @property
@@ -70,8 +82,9 @@ class DilatedClock:
         if seconds <= 0:
             return
         with self._lock:
-            v0, w0, rate = self._base
-            self._base = (v0 + seconds, w0, rate)
+            _, w0, rate = self._base
+            self._base = (self.now() + seconds, w0, rate)
+            self._ticks = 0
 
     def wall_seconds(self, virtual_seconds: float | None) -> float | None:
         """How long a wait of ``virtual_seconds`` lasts in wall time at the current rate."""
@@ -85,4 +98,7 @@ class DilatedClock:
     def _rebase(self, rate: float) -> None:
         wall = time.monotonic()
         v0, w0, old_rate = self._base
+        if old_rate == 0.0:
+            v0 += (self._ticks + 1) * FROZEN_TICK
         self._base = (v0 + (wall - w0) * old_rate, wall, rate)
+        self._ticks = 0

@@ -128,9 +128,11 @@ class TracingSelector(selectors.BaseSelector):
         if self.virtual_time or (gate is not None and gate.armed):
             events = self._inner.select(0)
             jump = self.virtual_time or (gate is not None and gate.stepping)
-            if not events and jump and timeout != 0:
+            # The loop's own wake-up byte (a control change) is no reason to stop the jump.
+            if jump and timeout != 0 and all(key.fd in self._internal for key, _ in events):
                 if timeout is None:
-                    events = self._inner.select(None)  # only I/O can wake us: wait for it
+                    if not events:
+                        events = self._inner.select(None)  # only I/O can wake us: wait for it
                 else:
                     clock.advance(timeout)  # stepping: the next timer is due now
         else:

@@ -1,0 +1,196 @@
+"""The traced loop's task events, as exact sequences."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import time
+
+import pytest
+
+from loopviz.scenes import tasks as tasks_scene
+from loopviz.trace import new_event_loop
+from loopviz.trace.proxy import TracedCoroutine
+from tracing import kinds, run_traced, user_steps
+
+
+def line_of(function: object, text: str) -> int:
+    """The file line number of the line of ``function`` that reads ``text``."""
+    lines, first = inspect.getsourcelines(function)  # type: ignore[arg-type]
+    return first + next(i for i, line in enumerate(lines) if line.strip() == text)
+
+
+async def classic_main() -> None:
+    task1 = asyncio.create_task(tasks_scene.print_numbers(), name="print_numbers")
+    asyncio.create_task(tasks_scene.print_alphabet(), name="print_alphabet")
+    await task1
+
+
+def test_two_tasks_interleave_one_step_each() -> None:
+    _, events = run_traced(classic_main, virtual_time=True)
+    outputs = [(e["name"], e["text"]) for e in kinds(events, "output")]
+    expected = []
+    for n, letter in zip(range(1, 27), "abcdefghijklmnopqrstuvwxyz", strict=True):
+        expected += [("print_numbers", f"{n} -> "), ("print_alphabet", f"{letter}\n")]
+    assert outputs == expected
+    steps = [s for s in user_steps(events) if s[1].startswith("print_")]
+    # Each task runs one step at a time: before/after pairs alternate numbers, letters, ...
+    assert steps[:8] == [
+        ("before_task_step", "print_numbers"), ("after_task_step", "print_numbers"),
+        ("before_task_step", "print_alphabet"), ("after_task_step", "print_alphabet"),
+    ] * 2
+
+
+def test_after_step_names_sleep_and_the_source_line() -> None:
+    _, events = run_traced(classic_main, virtual_time=True)
+    first = next(e for e in kinds(events, "after_task_step") if e["name"] == "print_numbers")
+    assert first["awaits"] == "sleep(0.25)"
+    assert first["await_kind"] == "sleep"
+    assert first["done"] is False
+    sleep_line = line_of(tasks_scene.print_numbers, "await asyncio.sleep(PAUSE)")
+    assert first["line"] == f"tasks.py:{sleep_line}"
+    assert first["source"] == "await asyncio.sleep(PAUSE)"
+    assert first["path"] == tasks_scene.__file__
+
+
+def test_spawn_names_parent_site_and_user_flag() -> None:
+    _, events = run_traced(classic_main, virtual_time=True)
+    spawned = {e["name"]: e for e in kinds(events, "task_spawned")}
+    numbers = spawned["print_numbers"]
+    assert numbers["coro"] == "print_numbers"
+    main = next(e for e in kinds(events, "task_spawned") if e["coro"] == "classic_main")
+    assert numbers["parent"] == main["task"]
+    assert numbers["parent_name"] == main["name"]
+    assert numbers["site_source"].startswith("task1 = asyncio.create_task(tasks_scene.print_numbers()")
+    assert numbers["user"] is True
+    # asyncio.Runner's own shutdown tasks are machinery, not the lesson.
+    assert any(not e["user"] for e in spawned.values())
+
+
+def test_virtual_time_runs_the_classic_demo_in_exactly_6_5_seconds() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await classic_main()
+        return loop.time() - started
+
+    took, _ = run_traced(main, virtual_time=True)
+    assert took == pytest.approx(6.5, abs=1e-6)
+
+
+def test_task_exit_outcomes() -> None:
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    async def sleeps() -> None:
+        await asyncio.sleep(10)
+
+    async def returns() -> int:
+        return 42
+
+    async def main() -> None:
+        bad = asyncio.create_task(fails(), name="fails")
+        slow = asyncio.create_task(sleeps(), name="sleeps")
+        good = asyncio.create_task(returns(), name="returns")
+        await asyncio.sleep(1)
+        slow.cancel()
+        await asyncio.gather(bad, slow, good, return_exceptions=True)
+
+    _, events = run_traced(main, virtual_time=True)
+    exits = {e["name"]: (e["outcome"], e["detail"]) for e in kinds(events, "task_exited")}
+    assert exits["fails"] == ("failed", "ValueError: boom")
+    assert exits["sleeps"] == ("cancelled", "")
+    assert exits["returns"] == ("returned", "42")
+
+
+def test_awaiting_a_task_a_queue_and_an_event() -> None:
+    async def main() -> None:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        flag = asyncio.Event()
+
+        async def getter() -> int:
+            return await queue.get()
+
+        async def waiter() -> None:
+            await flag.wait()
+
+        g = asyncio.create_task(getter(), name="getter")
+        w = asyncio.create_task(waiter(), name="waiter")
+        await asyncio.sleep(0)
+        queue.put_nowait(1)
+        flag.set()
+        await g
+        await w
+
+    _, events = run_traced(main, virtual_time=True)
+    awaits = {(e["name"], e["awaits"]) for e in kinds(events, "after_task_step") if not e["done"]}
+    assert ("getter", "Queue.get") in awaits
+    assert ("waiter", "Event.wait") in awaits
+    main_name = kinds(events, "task_spawned")[0]["name"]
+    assert (main_name, "task getter") in awaits
+    assert (main_name, "sleep(0)") in awaits
+
+
+def test_stalled_step_names_the_blocking_line() -> None:
+    async def main() -> None:
+        await asyncio.sleep(0)
+        time.sleep(0.3)  # the blocking call
+        await asyncio.sleep(0)
+
+    _, events = run_traced(main)
+    stalls = kinds(events, "loop_stalled")
+    assert len(stalls) == 1
+    assert stalls[0]["source"] == "time.sleep(0.3)  # the blocking call"
+    assert stalls[0]["duration"] >= 0.3
+    assert stalls[0]["task"] == kinds(events, "task_spawned")[0]["task"]
+
+
+def test_the_proxy_is_a_coroutine_without_next() -> None:
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        coro = task.get_coro()
+        assert isinstance(coro, TracedCoroutine)
+        assert not hasattr(coro, "__next__")
+        assert coro.__qualname__.endswith("main")
+        assert "main" in repr(task)
+        assert task.get_stack()
+
+    run_traced(main)
+
+
+def test_one_proxy_class_for_every_loop() -> None:
+    for _ in range(3):
+        loop = new_event_loop()
+        try:
+            task = loop.create_task(asyncio.sleep(0))
+            assert type(task.get_coro()) is TracedCoroutine
+            loop.run_until_complete(task)
+        finally:
+            loop.close()
+
+
+def test_events_are_strictly_ordered_and_steps_never_nest() -> None:
+    async def worker(delays: list[float]) -> None:
+        for d in delays:
+            await asyncio.sleep(d)
+
+    async def main() -> None:
+        delays = itertools.cycle([0.0, 0.01, 0.05, 0.02])
+        async with asyncio.TaskGroup() as group:
+            for i in range(10):
+                group.create_task(worker([next(delays) for _ in range(5)]), name=f"w{i}")
+
+    _, events = run_traced(main, virtual_time=True)
+    assert [e.seq for e in events] == list(range(len(events)))
+    assert all(a.t <= b.t for a, b in itertools.pairwise(events))
+    running = None
+    for e in events:
+        if e.kind == "before_task_step":
+            assert running is None
+            running = e["task"]
+        elif e.kind == "after_task_step":
+            assert running == e["task"]
+            running = None
