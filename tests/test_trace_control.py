@@ -98,7 +98,9 @@ def test_pause_fires_nothing_for_a_second_of_wall_time() -> None:
         time.sleep(1.0)
         during = run.read()
         assert during == []
-        assert run.loop.time() == pytest.approx(frozen, abs=1e-6)  # a frozen clock ticks 1 ns a read
+        assert run.loop.time() == pytest.approx(
+            frozen, abs=1e-6
+        )  # a frozen clock ticks 1 ns a read
         run.loop.resume()
         time.sleep(0.1)
         assert kinds(run.read(), "before_task_step")
@@ -167,6 +169,7 @@ def test_control_emits_clock_events() -> None:
 
 def test_control_from_many_threads_never_deadlocks() -> None:
     with LoopThread(ticker, speed=20) as run:
+
         def hammer(seed: int) -> None:
             for i in range(200):
                 action = (seed + i) % 4

@@ -30,11 +30,11 @@ async def task_group_with_failure() -> list[str]:
     seen: list[str] = []
 
     async def ok(n: int) -> None:
-        await asyncio.sleep(0.01 * n)
+        await asyncio.sleep(0.2 * n)
         seen.append(f"ok{n}")
 
     async def bad() -> None:
-        await asyncio.sleep(0.015)
+        await asyncio.sleep(0.3)  # between ok1 and ok2, with room for jitter at 20x
         raise KeyError("bad")
 
     try:
@@ -168,8 +168,15 @@ async def async_generators() -> list[int]:
     return [i async for i in counter(5)]
 
 
-PROGRAMS = [task_group_with_failure, wait_for_and_timeouts, cancellation, queues, streams,
-            threads_and_gather, async_generators]
+PROGRAMS = [
+    task_group_with_failure,
+    wait_for_and_timeouts,
+    cancellation,
+    queues,
+    streams,
+    threads_and_gather,
+    async_generators,
+]
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
@@ -180,7 +187,8 @@ def test_same_results_as_the_stock_loop(program: Program) -> None:
 
 
 @pytest.mark.parametrize(
-    "program", [task_group_with_failure, wait_for_and_timeouts, cancellation, queues],
+    "program",
+    [task_group_with_failure, wait_for_and_timeouts, cancellation, queues],
     ids=lambda p: p.__name__,
 )
 def test_same_results_in_virtual_time(program: Program) -> None:

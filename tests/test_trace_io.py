@@ -94,12 +94,13 @@ def test_buffer_overflow_drops_oldest_and_counts_them() -> None:
     with asyncio.Runner(loop_factory=lambda: loop) as runner:
         runner.run(main())
     events = stream.read()
-    assert len(events) <= 65
+    assert len(events) <= 1 + 2 * 64  # one raw step record reads as before + after
     dropped = kinds(events, "events_dropped")
-    assert len(dropped) == 1 and dropped[0]["count"] == stream.dropped > 500
-    # After the gap the stream is intact and in order.
+    assert len(dropped) == 1 and dropped[0]["count"] == stream.dropped > 200
+    # After the gap the stream is intact, in order, and still on the loop's clock.
     tail = events[1:]
     assert [e.seq for e in tail] == list(range(tail[0].seq, tail[0].seq + len(tail)))
+    assert all(0 <= e.t < 5 for e in events)
     assert loop.tracer.resync_requested or any(
         e.kind == "before_io_wait" for e in tail
     )  # the consumer asked the loop to repeat its fd map

@@ -23,7 +23,7 @@ def line_of(function: object, text: str) -> int:
 
 async def classic_main() -> None:
     task1 = asyncio.create_task(tasks_scene.print_numbers(), name="print_numbers")
-    asyncio.create_task(tasks_scene.print_alphabet(), name="print_alphabet")
+    asyncio.create_task(tasks_scene.print_alphabet(), name="print_alphabet")  # noqa: RUF006
     await task1
 
 
@@ -36,10 +36,16 @@ def test_two_tasks_interleave_one_step_each() -> None:
     assert outputs == expected
     steps = [s for s in user_steps(events) if s[1].startswith("print_")]
     # Each task runs one step at a time: before/after pairs alternate numbers, letters, ...
-    assert steps[:8] == [
-        ("before_task_step", "print_numbers"), ("after_task_step", "print_numbers"),
-        ("before_task_step", "print_alphabet"), ("after_task_step", "print_alphabet"),
-    ] * 2
+    assert (
+        steps[:8]
+        == [
+            ("before_task_step", "print_numbers"),
+            ("after_task_step", "print_numbers"),
+            ("before_task_step", "print_alphabet"),
+            ("after_task_step", "print_alphabet"),
+        ]
+        * 2
+    )
 
 
 def test_after_step_names_sleep_and_the_source_line() -> None:
@@ -62,7 +68,9 @@ def test_spawn_names_parent_site_and_user_flag() -> None:
     main = next(e for e in kinds(events, "task_spawned") if e["coro"] == "classic_main")
     assert numbers["parent"] == main["task"]
     assert numbers["parent_name"] == main["name"]
-    assert numbers["site_source"].startswith("task1 = asyncio.create_task(tasks_scene.print_numbers()")
+    assert numbers["site_source"].startswith(
+        "task1 = asyncio.create_task(tasks_scene.print_numbers()"
+    )
     assert numbers["user"] is True
     # asyncio.Runner's own shutdown tasks are machinery, not the lesson.
     assert any(not e["user"] for e in spawned.values())

@@ -76,11 +76,18 @@ def _scheduled(text: str) -> tuple[float, str]:
 
 def _add_scene_options(parser: argparse.ArgumentParser, *, scene: str | None) -> None:
     parser.add_argument("--variant", help="which variant of the scene to run (see the README)")
-    parser.add_argument("--speed", type=_speed, default=1.0, help="loop clock speed, 0.05 to 20 (default 1)")
+    parser.add_argument(
+        "--speed", type=_speed, default=1.0, help="loop clock speed, 0.05 to 20 (default 1)"
+    )
     if scene in (None, "queue"):
-        parser.add_argument("--ack", choices=("manual", "auto", "none"),
-                            help="queue scene: ack mode ('none' = no queue at all)")
-        parser.add_argument("--consumers", type=_consumers, help="queue scene: consumers at start (0-8)")
+        parser.add_argument(
+            "--ack",
+            choices=("manual", "auto", "none"),
+            help="queue scene: ack mode ('none' = no queue at all)",
+        )
+        parser.add_argument(
+            "--consumers", type=_consumers, help="queue scene: consumers at start (0-8)"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,21 +97,38 @@ def build_parser() -> argparse.ArgumentParser:
         "on all the built-in scenes.",
     )
     parser.add_argument("--version", action="version", version=f"loopviz {__version__}")
-    parser.add_argument("--speed", type=_speed, default=1.0, help="loop clock speed, 0.05 to 20 (default 1)")
+    parser.add_argument(
+        "--speed", type=_speed, default=1.0, help="loop clock speed, 0.05 to 20 (default 1)"
+    )
     parser.add_argument("--paused", action="store_true", help="start paused (space runs, n steps)")
     parser.add_argument("--theme", help="colour theme (e.g. loopviz-projector for a projector)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    record = commands.add_parser("record", help="run a scene headless and write its events as JSON lines")
+    record = commands.add_parser(
+        "record", help="run a scene headless and write its events as JSON lines"
+    )
     record.add_argument("scene", help=f"scene to run: {', '.join(SCENE_PATHS)}")
-    record.add_argument("-o", "--output", required=True, metavar="FILE",
-                        help="where to write the events (JSONL); '-' for standard output")
+    record.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="where to write the events (JSONL); '-' for standard output",
+    )
     _add_scene_options(record, scene=None)
-    record.add_argument("--duration", type=_positive_seconds,
-                        help="stop after this many seconds of loop time")
-    record.add_argument("--at", dest="schedule", type=_scheduled, action="append", default=[],
-                        metavar="T:ACTION", help="take ACTION at loop time T (repeatable), "
-                        "e.g. --at 2:consumer-down --at 6:consumer-up")
+    record.add_argument(
+        "--duration", type=_positive_seconds, help="stop after this many seconds of loop time"
+    )
+    record.add_argument(
+        "--at",
+        dest="schedule",
+        type=_scheduled,
+        action="append",
+        default=[],
+        metavar="T:ACTION",
+        help="take ACTION at loop time T (repeatable), "
+        "e.g. --at 2:consumer-down --at 6:consumer-up",
+    )
 
     for name in SCENE_PATHS:
         one = commands.add_parser(name, help=f"open the dashboard on the {name} scene")
@@ -139,11 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-# -- record ------------------------------------------------------------------------------------------
+# -- record ---------------------------------------------------------------------------------
 
 
 def record(args: argparse.Namespace) -> int:
-    from loopviz.runner import ScheduledAction, SceneRunner, SceneSpec
+    from loopviz.runner import SceneRunner, SceneSpec, ScheduledAction
 
     options = scene_options(args)
     if options and args.scene != "queue":
@@ -213,7 +237,9 @@ class _Output:
         if not os.path.isdir(folder):
             raise UsageError(f"cannot write {path}: folder {folder} does not exist")
         try:
-            handle, self._temp = tempfile.mkstemp(prefix=".loopviz-", suffix=".jsonl.part", dir=folder)
+            handle, self._temp = tempfile.mkstemp(
+                prefix=".loopviz-", suffix=".jsonl.part", dir=folder
+            )
         except OSError as exc:
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
         self.stream = os.fdopen(handle, "w", encoding="utf-8")
@@ -239,7 +265,7 @@ def _open_output(path: str) -> _Output:
     return _Output(path)
 
 
-# -- the dashboard ----------------------------------------------------------------------------------
+# -- the dashboard --------------------------------------------------------------------------
 
 
 def dashboard(args: argparse.Namespace) -> int:
@@ -257,6 +283,8 @@ def dashboard(args: argparse.Namespace) -> int:
         from loopviz.ui.app import run_dashboard
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("loopviz"):
-            raise UsageError("the dashboard is not available in this build; use 'loopviz record'") from None
+            raise UsageError(
+                "the dashboard is not available in this build; use 'loopviz record'"
+            ) from None
         raise
     return run_dashboard(specs, focus=focus, speed=args.speed, paused=args.paused, theme=args.theme)

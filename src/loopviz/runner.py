@@ -8,6 +8,7 @@ is reported as a ``scene.failed`` event; the other scenes keep running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -52,7 +53,9 @@ class SceneRunner:
         try:
             self.scenes: dict[str, Scene] = {}
             for spec in specs:
-                self.scenes[spec.name] = scene_class(spec.name)(self.loop, spec.variant, **spec.options)
+                self.scenes[spec.name] = scene_class(spec.name)(
+                    self.loop, spec.variant, **spec.options
+                )
             for item in schedule or ():
                 self._check_action(item.scene, item.action)
         except BaseException:
@@ -70,7 +73,9 @@ class SceneRunner:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._thread_main, name="loopviz-traced-loop", daemon=True)
+        self._thread = threading.Thread(
+            target=self._thread_main, name="loopviz-traced-loop", daemon=True
+        )
         self._thread.start()
         self._started.wait(5)
 
@@ -94,10 +99,8 @@ class SceneRunner:
         loop.gate.close()
         task = self._main_task
         if task is not None and not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed in the meantime
                 loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:
-                pass  # the loop closed in the meantime
         return self.join(timeout)
 
     # -- control -------------------------------------------------------------------------------
@@ -126,11 +129,12 @@ class SceneRunner:
     # -- the loop thread -----------------------------------------------------------------------
 
     def _thread_main(self) -> None:
-        with capture_output(self.loop.tracer), asyncio.Runner(loop_factory=lambda: self.loop) as runner:
-            try:
-                runner.run(self._main())
-            except asyncio.CancelledError:
-                pass
+        with (
+            capture_output(self.loop.tracer),
+            asyncio.Runner(loop_factory=lambda: self.loop) as runner,
+            contextlib.suppress(asyncio.CancelledError),
+        ):
+            runner.run(self._main())
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()

@@ -32,7 +32,8 @@ class Scene(ABC):
         chosen = variant or self.variants[0]
         if chosen not in self.variants:
             raise SceneError(
-                f"scene {self.name!r} has no variant {chosen!r}; choose from {', '.join(self.variants)}"
+                f"scene {self.name!r} has no variant {chosen!r}; "
+                f"choose from {', '.join(self.variants)}"
             )
         self.loop = loop
         self.variant = chosen

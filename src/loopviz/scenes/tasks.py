@@ -67,22 +67,29 @@ class TasksScene(Scene):
     async def run_async(self) -> None:
         started = asyncio.get_running_loop().time()
         task1 = asyncio.create_task(print_numbers(), name="print_numbers")
-        asyncio.create_task(print_alphabet(), name="print_alphabet")
+        # As in the notes, the second task is not awaited; its pending timer keeps it alive.
+        asyncio.create_task(print_alphabet(), name="print_alphabet")  # noqa: RUF006
         await task1
-        self.emit("scene.finished", variant="async", took=asyncio.get_running_loop().time() - started)
+        self.emit(
+            "scene.finished", variant="async", took=asyncio.get_running_loop().time() - started
+        )
 
     async def run_sync(self) -> None:
         started = asyncio.get_running_loop().time()
         await print_numbers()
         await print_alphabet()
-        self.emit("scene.finished", variant="sync", took=asyncio.get_running_loop().time() - started)
+        self.emit(
+            "scene.finished", variant="sync", took=asyncio.get_running_loop().time() - started
+        )
 
     async def run_blocking(self) -> None:
         started = asyncio.get_running_loop().time()
         task1 = asyncio.create_task(self.blocking_numbers(), name="blocking_numbers")
-        asyncio.create_task(self.blocking_alphabet(), name="blocking_alphabet")
+        asyncio.create_task(self.blocking_alphabet(), name="blocking_alphabet")  # noqa: RUF006
         await task1
-        self.emit("scene.finished", variant="blocking", took=asyncio.get_running_loop().time() - started)
+        self.emit(
+            "scene.finished", variant="blocking", took=asyncio.get_running_loop().time() - started
+        )
 
     async def blocking_numbers(self) -> None:
         for i in range(1, 27):

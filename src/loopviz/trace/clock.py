@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 MIN_SPEED = 0.05
 MAX_SPEED = 20.0
@@ -36,13 +37,16 @@ class DilatedClock:
     tying (asyncio's timer heap breaks ties arbitrarily).
     """
 
-    __slots__ = ("_base", "_lock", "_speed", "_ticks", "virtual")
+    __slots__ = ("_base", "_lock", "_speed", "_ticks", "on_change", "virtual")
 
     def __init__(self, speed: float = 1.0) -> None:
         self._speed = check_speed(speed)
         self._lock = threading.Lock()
         self._base: tuple[float, float, float] = (0.0, time.monotonic(), self._speed)
         self._ticks = 0
+        #: Told every new base ``(v0, w0, rate)``; the tracer records it so that the decoder can
+        #: turn raw wall-clock stamps into loop time without the hot path reading this clock.
+        self.on_change: Callable[[float, float, float], None] | None = None
         #: A simulated clock never runs by itself: only ``advance`` moves it.
         self.virtual = False
 
@@ -78,13 +82,12 @@ class DilatedClock:
             self._rebase(0.0 if self.virtual else self._speed)
 
     def advance(self, seconds: float) -> None:
-        """Jump virtual time forward (used while stepping, so waiting for a timer costs no wall time)."""
+        """Jump virtual time forward: while stepping, waiting for a timer costs no wall time."""
         if seconds <= 0:
             return
         with self._lock:
             _, w0, rate = self._base
-            self._base = (self.now() + seconds, w0, rate)
-            self._ticks = 0
+            self._set_base((self.now() + seconds, w0, rate))
 
     def wall_seconds(self, virtual_seconds: float | None) -> float | None:
         """How long a wait of ``virtual_seconds`` lasts in wall time at the current rate."""
@@ -100,5 +103,14 @@ class DilatedClock:
         v0, w0, old_rate = self._base
         if old_rate == 0.0:
             v0 += (self._ticks + 1) * FROZEN_TICK
-        self._base = (v0 + (wall - w0) * old_rate, wall, rate)
+        self._set_base((v0 + (wall - w0) * old_rate, wall, rate))
+
+    def _set_base(self, base: tuple[float, float, float]) -> None:
+        self._base = base
         self._ticks = 0
+        if self.on_change is not None:
+            self.on_change(*base)
+
+    @property
+    def base(self) -> tuple[float, float, float]:
+        return self._base

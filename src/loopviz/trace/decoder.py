@@ -4,6 +4,10 @@ The hot path records code objects and numbers; here they become ``tasks.py:14``,
 ``await asyncio.sleep(0.25)``, ``sleep(0.25)`` or ``sock_recv fd 7``. The decoder also keeps the fd
 map (so every ``before_io_wait`` lists all watched fds while the loop only records changes), task
 names, fd labels, and counts records lost to a full buffer by the gaps in their sequence numbers.
+
+Raw stamps are wall-clock (``time.monotonic``); CLOCK_BASE records say how wall time maps to
+loop time from then on. One raw STEP record becomes ``before_task_step`` + ``after_task_step``,
+so events get their own ``seq``, numbered here.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from loopviz.trace import events as E
 from loopviz.trace import records as R
-from loopviz.trace.describe import is_user_code
+from loopviz.trace.describe import is_user_code, line_of
 from loopviz.trace.events import Event
 
 _READ = selectors.EVENT_READ
@@ -39,8 +43,13 @@ _AWAIT_KIND = {
     "Condition.wait": "lock",
     "Event.wait": "event",
 }
-_IO_DIRECTION = {"sock_recv": "r", "sock_recv_into": "r", "sock_accept": "r",
-                 "sock_sendall": "w", "sock_connect": "w"}
+_IO_DIRECTION = {
+    "sock_recv": "r",
+    "sock_recv_into": "r",
+    "sock_accept": "r",
+    "sock_sendall": "w",
+    "sock_connect": "w",
+}
 
 
 def interest(mask: int) -> str:
@@ -57,12 +66,15 @@ class Decoder:
         self.labels: dict[int, str] = {}
         self.dropped = 0
         self.on_drop: Callable[[], None] | None = None
-        self._next_seq = 0
+        self._next_raw = 0
+        self._seq = 0
+        self._last_t = 0.0
+        self._base = (0.0, 0.0, 1.0)
         self._lines: dict[tuple[CodeType, int], tuple[str, str, str]] = {}
-        self._handlers: dict[int, Callable[[tuple[Any, ...]], dict[str, Any]]] = {
+        self._handlers: dict[int, Callable[[tuple[Any, ...], float], None]] = {
             R.SPAWN: self._spawn,
             R.BEFORE_STEP: self._before_step,
-            R.AFTER_STEP: self._after_step,
+            R.STEP: self._step,
             R.EXIT: self._exit,
             R.BEFORE_IO: self._before_io,
             R.AFTER_IO: self._after_io,
@@ -72,40 +84,43 @@ class Decoder:
             R.FD_UNWATCH: self._fd_unwatch,
             R.FD_LABEL: self._fd_label,
             R.CLOCK: self._clock,
+            R.SCENE: self._scene,
+            R.CLOCK_BASE: self._clock_base,
         }
-        self._kinds = {
-            R.SPAWN: E.TASK_SPAWNED,
-            R.BEFORE_STEP: E.BEFORE_TASK_STEP,
-            R.AFTER_STEP: E.AFTER_TASK_STEP,
-            R.EXIT: E.TASK_EXITED,
-            R.BEFORE_IO: E.BEFORE_IO_WAIT,
-            R.AFTER_IO: E.AFTER_IO_WAIT,
-            R.STALL: E.LOOP_STALLED,
-            R.OUTPUT: E.OUTPUT,
-            R.FD_WATCH: E.FD_WATCH,
-            R.FD_UNWATCH: E.FD_UNWATCH,
-            R.FD_LABEL: E.FD_LABEL,
-            R.CLOCK: E.CLOCK,
-        }
+        self._out: list[Event] = []
 
     def decode(self, batch: Iterable[tuple[Any, ...]]) -> list[Event]:
-        out: list[Event] = []
+        self._out = out = []
+        handlers = self._handlers
         for record in batch:
-            code, seq, t = record[0], record[1], record[2]
-            if seq > self._next_seq:
-                missing = seq - self._next_seq
+            raw_seq = record[1]
+            if raw_seq > self._next_raw:
+                missing = raw_seq - self._next_raw
                 self.dropped += missing
-                out.append(Event(self._next_seq, t, E.EVENTS_DROPPED,
-                                 {"count": missing, "total": self.dropped}))
+                self._emit(
+                    self._last_t, E.EVENTS_DROPPED, {"count": missing, "total": self.dropped}
+                )
                 if self.on_drop is not None:
                     self.on_drop()
-            if seq >= self._next_seq:
-                self._next_seq = seq + 1
-            if code == R.SCENE:
-                out.append(Event(seq, t, record[3], record[4]))
-            else:
-                out.append(Event(seq, t, self._kinds[code], self._handlers[code](record)))
+            if raw_seq >= self._next_raw:
+                self._next_raw = raw_seq + 1
+            handlers[record[0]](record, self.loop_time(record[2]))
         return out
+
+    def loop_time(self, wall: float) -> float:
+        """Loop time of a raw wall stamp; never earlier than the last event (see CLOCK_BASE)."""
+        v0, w0, rate = self._base
+        t = v0 + (wall - w0) * rate
+        return t if t > self._last_t else self._last_t
+
+    def set_clock_base(self, base: tuple[float, float, float]) -> None:
+        """Adopt the clock's current base, after records that carried it were lost."""
+        self._base = base
+
+    def _emit(self, t: float, kind: str, fields: dict[str, Any]) -> None:
+        self._out.append(Event(self._seq, t, kind, fields))
+        self._seq += 1
+        self._last_t = t
 
     # -- names and places ------------------------------------------------------------------------
 
@@ -130,39 +145,65 @@ class Decoder:
             self._lines[key] = known
         return {"line": known[0], "path": known[1], "source": known[2]}
 
-    # -- one handler per record code -------------------------------------------------------------
+    # -- one handler per record code: (record, loop time) -> events --------------------------------
 
-    def _spawn(self, r: tuple[Any, ...]) -> dict[str, Any]:
+    def _spawn(self, r: tuple[Any, ...], t: float) -> None:
         _, _, _, task_id, parent, name, coro_code, site_code, site_line = r
         self.task_names[task_id] = name
         site = self.place(site_code, site_line)
-        return {
-            "task": task_id,
-            "name": name,
-            "coro": coro_code.co_qualname if coro_code is not None else None,
-            # False for machinery (asyncio's shutdown tasks, loopviz's runner): views may hide it.
-            "user": coro_code is None or is_user_code(coro_code),
-            "parent": parent,
-            "parent_name": self.task_name(parent),
-            "site": site["line"],
-            "site_source": site["source"],
-        }
+        self._emit(
+            t,
+            E.TASK_SPAWNED,
+            {
+                "task": task_id,
+                "name": name,
+                "coro": coro_code.co_qualname if coro_code is not None else None,
+                # False for machinery (asyncio's shutdown tasks, loopviz's runner): may be hidden.
+                "user": coro_code is None or is_user_code(coro_code),
+                "parent": parent,
+                "parent_name": self.task_name(parent),
+                "site": site["line"],
+                "site_source": site["source"],
+            },
+        )
 
-    def _before_step(self, r: tuple[Any, ...]) -> dict[str, Any]:
-        return {"task": r[3], "name": self.task_name(r[3])}
+    def _before_step(self, r: tuple[Any, ...], t: float) -> None:
+        self._emit(t, E.BEFORE_TASK_STEP, {"task": r[3], "name": self.task_name(r[3])})
 
-    def _after_step(self, r: tuple[Any, ...]) -> dict[str, Any]:
-        _, _, _, task_id, user_code, user_line, await_code, await_arg, yielded, duration = r
-        fields: dict[str, Any] = {"task": task_id, "name": self.task_name(task_id)}
-        if yielded is None:  # the step raised: the task is finished
-            fields.update(done=True, awaits=None, await_kind=None, fd=None,
-                          line=None, path=None, source=None)
-        else:
-            fields["done"] = False
-            fields.update(self._awaiting(await_code, await_arg, yielded))
-            fields.update(self.place(user_code, user_line))
-        fields["duration"] = round(duration, 7)
-        return fields
+    def _step(self, r: tuple[Any, ...], t: float) -> None:
+        _, _, _, started, task_id, code, lasti, await_code, await_arg, yielded, before_sent = r
+        if not before_sent:
+            self._before_step((None, None, None, task_id), self.loop_time(started))
+        fields: dict[str, Any] = {"task": task_id, "name": self.task_name(task_id), "done": False}
+        fields.update(self._awaiting(await_code, await_arg, yielded))
+        fields.update(self.place(code, line_of(code, lasti)))
+        fields["duration"] = round(r[2] - started, 7)
+        self._emit(self.loop_time(r[2]), E.AFTER_TASK_STEP, fields)
+
+    def _exit(self, r: tuple[Any, ...], t: float) -> None:
+        _, _, ended, task_id, outcome, detail, started, before_sent = r
+        name = self.task_name(task_id)
+        if not before_sent:
+            self._before_step((None, None, None, task_id), self.loop_time(started))
+        self._emit(
+            t,
+            E.AFTER_TASK_STEP,
+            {
+                "task": task_id,
+                "name": name,
+                "done": True,
+                "awaits": None,
+                "await_kind": None,
+                "fd": None,
+                "line": None,
+                "path": None,
+                "source": None,
+                "duration": round(ended - started, 7),
+            },
+        )
+        self._emit(
+            t, E.TASK_EXITED, {"task": task_id, "name": name, "outcome": outcome, "detail": detail}
+        )
 
     def _awaiting(self, code: CodeType | None, arg: Any, yielded: int) -> dict[str, Any]:
         fd = None
@@ -185,59 +226,76 @@ class Decoder:
         else:
             what, kind = "future", "future"
         fields: dict[str, Any] = {"awaits": what, "await_kind": kind, "fd": fd}
-        if fd is not None:
-            fields["direction"] = _IO_DIRECTION.get(
-                code.co_qualname.rsplit(".", 1)[-1] if code else "", None
-            )
+        if fd is not None and code is not None:
+            fields["direction"] = _IO_DIRECTION.get(code.co_qualname.rsplit(".", 1)[-1])
         return fields
 
-    def _exit(self, r: tuple[Any, ...]) -> dict[str, Any]:
-        return {"task": r[3], "name": self.task_name(r[3]), "outcome": r[4], "detail": r[5]}
-
-    def _before_io(self, r: tuple[Any, ...]) -> dict[str, Any]:
+    def _before_io(self, r: tuple[Any, ...], t: float) -> None:
         _, _, _, iteration, timeout, ready_len, timers_len, snapshot = r
         if snapshot is not None:
             self.fds = dict(snapshot)
-        return {
-            "iteration": iteration,
-            "timeout": None if timeout is None else round(timeout, 6),
-            "fds": [self._fd_entry(fd, mask) for fd, mask in sorted(self.fds.items())],
-            "ready": ready_len,
-            "timers": timers_len,
-        }
+        self._emit(
+            t,
+            E.BEFORE_IO_WAIT,
+            {
+                "iteration": iteration,
+                "timeout": None if timeout is None else round(timeout, 6),
+                "fds": [self._fd_entry(fd, mask) for fd, mask in sorted(self.fds.items())],
+                "ready": ready_len,
+                "timers": timers_len,
+            },
+        )
 
-    def _after_io(self, r: tuple[Any, ...]) -> dict[str, Any]:
-        _, _, _, iteration, ready, waited_wall, waited, due = r
-        return {
-            "iteration": iteration,
-            "ready_fds": [self._fd_entry(fd, mask) for fd, mask in ready],
-            "waited": round(waited, 6),
-            "waited_wall": round(waited_wall, 6),
-            "timers_due": due,
-        }
+    def _after_io(self, r: tuple[Any, ...], t: float) -> None:
+        _, _, ended, iteration, ready, due, started = r
+        self._emit(
+            t,
+            E.AFTER_IO_WAIT,
+            {
+                "iteration": iteration,
+                "ready_fds": [self._fd_entry(fd, mask) for fd, mask in ready],
+                "waited": round(t - self.loop_time(started), 6),
+                "waited_wall": round(ended - started, 6),
+                "timers_due": due,
+            },
+        )
 
     def _fd_entry(self, fd: int, mask: int) -> dict[str, Any]:
         return {"fd": fd, "events": interest(mask), "label": self.label(fd)}
 
-    def _stall(self, r: tuple[Any, ...]) -> dict[str, Any]:
+    def _stall(self, r: tuple[Any, ...], t: float) -> None:
         _, _, _, task_id, duration, code, line = r
-        return {"task": task_id, "name": self.task_name(task_id), "duration": round(duration, 6),
-                **self.place(code, line)}
+        self._emit(
+            t,
+            E.LOOP_STALLED,
+            {
+                "task": task_id,
+                "name": self.task_name(task_id),
+                "duration": round(duration, 6),
+                **self.place(code, line),
+            },
+        )
 
-    def _output(self, r: tuple[Any, ...]) -> dict[str, Any]:
-        return {"task": r[3], "name": self.task_name(r[3]), "text": r[4]}
+    def _output(self, r: tuple[Any, ...], t: float) -> None:
+        self._emit(t, E.OUTPUT, {"task": r[3], "name": self.task_name(r[3]), "text": r[4]})
 
-    def _fd_watch(self, r: tuple[Any, ...]) -> dict[str, Any]:
+    def _fd_watch(self, r: tuple[Any, ...], t: float) -> None:
         self.fds[r[3]] = r[4]
-        return self._fd_entry(r[3], r[4])
+        self._emit(t, E.FD_WATCH, self._fd_entry(r[3], r[4]))
 
-    def _fd_unwatch(self, r: tuple[Any, ...]) -> dict[str, Any]:
+    def _fd_unwatch(self, r: tuple[Any, ...], t: float) -> None:
         self.fds.pop(r[3], None)
-        return {"fd": r[3], "label": self.label(r[3])}
+        self._emit(t, E.FD_UNWATCH, {"fd": r[3], "label": self.label(r[3])})
 
-    def _fd_label(self, r: tuple[Any, ...]) -> dict[str, Any]:
+    def _fd_label(self, r: tuple[Any, ...], t: float) -> None:
         self.labels[r[3]] = r[4]
-        return {"fd": r[3], "label": r[4]}
+        self._emit(t, E.FD_LABEL, {"fd": r[3], "label": r[4]})
 
-    def _clock(self, r: tuple[Any, ...]) -> dict[str, Any]:
-        return {"speed": r[3], "paused": r[4], "stepping": r[5]}
+    def _clock(self, r: tuple[Any, ...], t: float) -> None:
+        self._emit(t, E.CLOCK, {"speed": r[3], "paused": r[4], "stepping": r[5]})
+
+    def _scene(self, r: tuple[Any, ...], t: float) -> None:
+        self._emit(t, r[3], dict(r[4]))
+
+    def _clock_base(self, r: tuple[Any, ...], t: float) -> None:
+        self._base = (r[3], r[4], r[5])  # internal: shapes loop time, is not itself an event

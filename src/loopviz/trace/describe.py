@@ -45,6 +45,9 @@ _LIBRARY = _library_prefixes()
 # Built-in scenes are user code even when loopviz is installed in site-packages.
 _SCENES = os.path.join(_PACKAGE, "scenes", "")
 _USER_CODE: dict[CodeType, bool] = {}
+#: Library coroutines seen so far -> the argument worth recording ("" for none). Read on the
+#: hot path: a code object found here is a library call, and needs no further walk.
+LIBRARY_CALLS: dict[CodeType, str] = {}
 
 
 def is_user_code(code: CodeType) -> bool:
@@ -59,6 +62,8 @@ def is_user_code(code: CodeType) -> bool:
         path = os.path.abspath(filename)
         user = path.startswith(_SCENES) or not path.startswith(_LIBRARY)
     _USER_CODE[code] = user
+    if not user:
+        LIBRARY_CALLS[code] = ARGUMENT_OF.get(code, "")
     return user
 
 
@@ -78,9 +83,13 @@ def _awaited_by(obj: Any) -> Any:
 
 
 def suspension(coro: Any) -> tuple[CodeType | None, int, CodeType | None, Any]:
-    """``(user_code, user_line, awaited_code, awaited_arg)`` for a coroutine that just yielded."""
+    """``(user_code, user_lasti, awaited_code, awaited_arg)`` for a coroutine that just yielded.
+
+    The innermost frame of the user's code is where the task stands (``f_lasti``; the decoder
+    turns it into a line number), and the first library coroutine below it is what it awaits.
+    """
     user_code: CodeType | None = None
-    user_line = 0
+    user_line = -1
     obj = coro
     frame = _frame_of(obj)
     while frame is not None:
@@ -88,10 +97,17 @@ def suspension(coro: Any) -> tuple[CodeType | None, int, CodeType | None, Any]:
         if not is_user_code(code):
             name = ARGUMENT_OF.get(code)
             return user_code, user_line, code, (_argument(frame, name) if name else None)
-        user_code, user_line = code, frame.f_lineno
+        user_code, user_line = code, frame.f_lasti
         obj = _awaited_by(obj)
         frame = _frame_of(obj)
     return user_code, user_line, None, None
+
+
+def argument(frame: FrameType | None, name: str) -> Any:
+    """The interesting argument of an awaited library call (a sleep's delay, a socket's fd)."""
+    if frame is None:
+        return None
+    return _argument(frame, name)
 
 
 def _argument(frame: FrameType, name: str) -> Any:
@@ -106,8 +122,23 @@ def _argument(frame: FrameType, name: str) -> Any:
 
 def user_site(frame: FrameType | None) -> tuple[CodeType | None, int]:
     """The innermost user frame at or outside ``frame``: where the user's code called in."""
+    known = _USER_CODE
     while frame is not None:
-        if is_user_code(frame.f_code):
-            return frame.f_code, frame.f_lineno
+        code = frame.f_code
+        user = known.get(code)
+        if user is None:
+            user = is_user_code(code)
+        if user:
+            return code, frame.f_lineno
         frame = frame.f_back
     return None, 0
+
+
+def line_of(code: CodeType | None, lasti: int) -> int:
+    """The source line of instruction offset ``lasti`` in ``code`` (0 when unknown)."""
+    if code is None or lasti < 0:
+        return 0
+    for start, end, line in code.co_lines():
+        if start <= lasti < end and line is not None:
+            return line
+    return code.co_firstlineno

@@ -97,7 +97,9 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
 
     # -- tasks ----------------------------------------------------------------------------------
 
-    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any):
+    def create_task(
+        self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
+    ):
         if not asyncio.iscoroutine(coro) or isinstance(coro, TracedCoroutine):
             return super().create_task(coro, name=name, context=context, **kwargs)
         if name is None:
@@ -147,6 +149,7 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
 
     def pause(self) -> None:
         self.gate.pause()
+        self.tracer.special = True  # task steps must stop at the gate: off the fast path
         self._clock_event()
 
     def resume(self) -> None:
@@ -156,11 +159,13 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
     def step(self) -> None:
         """Run exactly one loop iteration, then stay paused."""
         self.gate.step()
+        self.tracer.special = True  # task steps must stop at the gate: off the fast path
         self._clock_event()
 
     def step_task(self) -> None:
         """Run until the next task step ends, then stay paused."""
         self.gate.step_task()
+        self.tracer.special = True  # task steps must stop at the gate: off the fast path
         self._clock_event()
 
     def label_fd(self, fileobj: Any, label: str) -> None:
@@ -178,7 +183,9 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
 
 # On 3.11, asyncio.create_task() and TaskGroup.create_task() name the task only after
 # loop.create_task() returns; read the name they were given so task_spawned carries it.
-_NAMING_CALLERS = frozenset({asyncio.tasks.create_task.__code__, asyncio.TaskGroup.create_task.__code__})
+_NAMING_CALLERS = frozenset(
+    {asyncio.tasks.create_task.__code__, asyncio.TaskGroup.create_task.__code__}
+)
 
 
 def _name_given_to_caller(frame: Any) -> str | None:

@@ -4,50 +4,93 @@ The C ``asyncio.Task`` drives a non-native coroutine through its ``send``/``thro
 thin proxy sees every step without touching the task. It deliberately has no ``__next__`` (the C
 task would then call ``__next__`` instead of ``send``), and the class is defined once per process
 because asyncio caches coroutine types.
+
+``send`` is the hottest code in loopviz: it runs once per task step. Its common case (a user
+coroutine awaiting a library call such as ``asyncio.sleep``, nothing else to report) is written
+out inline and costs one tuple; everything else goes through ``Tracer.step_done``.
 """
 
 from __future__ import annotations
 
 import collections.abc
+import logging
 import time
+from types import CoroutineType
 from typing import Any
 
-from loopviz.trace import records as R
+from loopviz.trace.describe import LIBRARY_CALLS, argument, is_user_code, suspension
+from loopviz.trace.records import STEP, YIELDED_NOTHING
 from loopviz.trace.tracer import Tracer
 
-_perf_counter = time.perf_counter
+_monotonic = time.monotonic
+log = logging.getLogger("loopviz.trace")
 
 
 class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
     """Wraps the coroutine of one task; forwards everything, recording step boundaries."""
 
-    __slots__ = ("__weakref__", "_coro", "_tracer", "task_id")
+    __slots__ = ("__weakref__", "_code", "_coro", "_tracer", "task_id")
 
     def __init__(self, coro: Any, tracer: Tracer, task_id: int) -> None:
         self._coro = coro
         self._tracer = tracer
         self.task_id = task_id
+        # The inline fast path needs a native coroutine of the user's own code.
+        code = coro.cr_code if type(coro) is CoroutineType else None
+        self._code = code if code is not None and is_user_code(code) else None
 
     def send(self, value: Any) -> Any:
         tracer = self._tracer
-        task_id = self.task_id
-        tracer.current = task_id
-        started = tracer.step_started = _perf_counter()
-        tracer.append((R.BEFORE_STEP, tracer.next_seq(), tracer.now(), task_id))
+        tracer.current = task_id = self.task_id
+        started = tracer.step_started = _monotonic()
         try:
             yielded = self._coro.send(value)
         except BaseException as exc:
             tracer.step_failed(task_id, exc, started)
             raise
-        tracer.step_done(task_id, self._coro, yielded, started)
+        ended = _monotonic()
+        code = self._code
+        await_code = await_arg = None
+        if code is not None:
+            coro = self._coro
+            lasti = coro.cr_frame.f_lasti
+            awaited = coro.cr_await
+            if type(awaited) is CoroutineType:
+                await_code = awaited.cr_code
+                argument_name = LIBRARY_CALLS.get(await_code)
+                if argument_name is None:  # user code below, or not seen yet: walk the chain
+                    code, lasti, await_code, await_arg = self._describe()
+                elif argument_name:
+                    await_arg = 0 if yielded is None else argument(awaited.cr_frame, argument_name)
+        else:
+            code, lasti, await_code, await_arg = self._describe()
+        tracer.current = None
+        tracer.step_started = 0.0
+        if tracer.special or ended - started > tracer.stall_limit or yielded is not None:
+            tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
+        else:  # the common case, inlined: a bare yield, nothing else to report
+            tracer.append(
+                (
+                    STEP,
+                    tracer.next_seq(),
+                    ended,
+                    started,
+                    task_id,
+                    code,
+                    lasti,
+                    await_code,
+                    await_arg,
+                    YIELDED_NOTHING,
+                    False,
+                )
+            )
         return yielded
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """Rare (cancellation, errors), so it takes the general, slower bookkeeping path."""
         tracer = self._tracer
-        task_id = self.task_id
-        tracer.current = task_id
-        started = tracer.step_started = _perf_counter()
-        tracer.append((R.BEFORE_STEP, tracer.next_seq(), tracer.now(), task_id))
+        tracer.current = task_id = self.task_id
+        started = tracer.step_started = _monotonic()
         try:
             if val is None and tb is None:
                 yielded = self._coro.throw(typ)
@@ -56,8 +99,22 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
         except BaseException as exc:
             tracer.step_failed(task_id, exc, started)
             raise
-        tracer.step_done(task_id, self._coro, yielded, started)
+        ended = _monotonic()
+        code, lasti, await_code, await_arg = self._describe()
+        tracer.current = None
+        tracer.step_started = 0.0
+        tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
         return yielded
+
+    def _describe(self) -> tuple[Any, int, Any, Any]:
+        if not self._tracer.details:
+            return None, -1, None, None
+        try:
+            return suspension(self._coro)
+        except Exception:
+            self._tracer.details = False
+            log.exception("loopviz: describing a suspended task failed; details are off")
+            return None, -1, None, None
 
     def close(self) -> None:
         self._coro.close()

@@ -1,22 +1,25 @@
 """Raw record codes: what the hot path appends to the buffer before the decoder names things.
 
-A raw record is a tuple ``(code, seq, t, *payload)`` holding only numbers, strings and code objects
-(never futures or frames), so buffering it keeps no live object alive and costs the GC nothing.
+A raw record is a tuple ``(code, seq, wall, *payload)``: ``seq`` numbers records (gaps = drops),
+``wall`` is ``time.monotonic()``, converted to loop time by the decoder from CLOCK_BASE records.
+Records hold only numbers, strings and code objects (never futures or frames), so buffering them
+keeps nothing alive and costs the GC nothing.
 """
 
 SPAWN = 0  # tid, parent_tid, name, coro_code, site_code, site_line
-BEFORE_STEP = 1  # tid
-AFTER_STEP = 2  # tid, user_code, user_line, await_code, await_arg, yielded, duration
-EXIT = 3  # tid, outcome, detail
+BEFORE_STEP = 1  # tid (only when something happened during the step; else STEP carries it)
+STEP = 2  # started, tid, user_code, user_lasti, await_code, await_arg, yielded, before_sent
+EXIT = 3  # tid, outcome, detail, started, before_sent
 BEFORE_IO = 4  # iteration, timeout, ready_len, timers_len, snapshot | None
-AFTER_IO = 5  # iteration, ready ((fd, mask), ...), waited_wall, waited, timers_due
+AFTER_IO = 5  # iteration, ready ((fd, mask), ...), timers_due, started
 STALL = 6  # tid, duration, code, line
 OUTPUT = 7  # tid, text
 FD_WATCH = 8  # fd, mask
 FD_UNWATCH = 9  # fd
 FD_LABEL = 10  # fd, label
-CLOCK = 11  # speed, paused, stepping
+CLOCK = 11  # speed, paused, stepping (a control change, shown to users)
 SCENE = 12  # kind, fields
+CLOCK_BASE = 13  # v0, w0, rate: loop time = v0 + (wall - w0) * rate from here on
 
 # What a task yielded at the end of a step (the ``yielded`` payload).
 YIELDED_NOTHING = -1  # a bare yield (sleep(0)): the task is ready again at once

@@ -18,13 +18,15 @@ from loopviz.trace.gate import StepGate
 from loopviz.trace.records import AFTER_IO, BEFORE_IO
 from loopviz.trace.tracer import Tracer
 
-_perf_counter = time.perf_counter
+_monotonic = time.monotonic
 
 
 class TracingSelector(selectors.BaseSelector):
     """Delegates to a real selector and records every registration and every wait."""
 
-    def __init__(self, tracer: Tracer, clock: DilatedClock, inner: selectors.BaseSelector | None = None):
+    def __init__(
+        self, tracer: Tracer, clock: DilatedClock, inner: selectors.BaseSelector | None = None
+    ):
         self._inner = inner if inner is not None else selectors.DefaultSelector()
         self._tracer = tracer
         self._clock = clock
@@ -84,7 +86,9 @@ class TracingSelector(selectors.BaseSelector):
     def watched(self) -> tuple[tuple[int, int], ...]:
         """``(fd, mask)`` for every fd the user's code has the loop watch."""
         internal = self._internal
-        return tuple((fd, key.events) for fd, key in self._inner.get_map().items() if fd not in internal)
+        return tuple(
+            (fd, key.events) for fd, key in self._inner.get_map().items() if fd not in internal
+        )
 
     # -- the wait --------------------------------------------------------------------------------
 
@@ -97,11 +101,11 @@ class TracingSelector(selectors.BaseSelector):
         """
         if speed <= 1.0 or not wall or wall <= 0:
             return self._inner.select(wall)
-        deadline = _perf_counter() + wall
+        deadline = _monotonic() + wall
         whole = int(wall * 1000) / 1000
         events = self._inner.select(whole) if whole > 0 else []
         if not events:
-            rest = deadline - _perf_counter()
+            rest = deadline - _monotonic()
             if rest > 0:
                 time.sleep(rest)
             events = self._inner.select(0)
@@ -122,9 +126,19 @@ class TracingSelector(selectors.BaseSelector):
             snapshot = self.watched()
         if tracer.pending_output:
             tracer.flush_output()
-        before = clock.now()
-        tracer.append((BEFORE_IO, tracer.next_seq(), before, iteration, timeout, ready_len, timers_len, snapshot))
-        started = _perf_counter()
+        started = _monotonic()
+        tracer.append(
+            (
+                BEFORE_IO,
+                tracer.next_seq(),
+                started,
+                iteration,
+                timeout,
+                ready_len,
+                timers_len,
+                snapshot,
+            )
+        )
         if self.virtual_time or (gate is not None and gate.armed):
             events = self._inner.select(0)
             jump = self.virtual_time or (gate is not None and gate.stepping)
@@ -137,10 +151,8 @@ class TracingSelector(selectors.BaseSelector):
                     clock.advance(timeout)  # stepping: the next timer is due now
         else:
             events = self._wait(clock.wall_seconds(timeout), clock.speed)
-        waited_wall = _perf_counter() - started
-        after = clock.now()
         internal = self._internal
-        ready = tuple((key.fd, mask) for key, mask in events if key.fd not in internal)
-        due = self._due(after) if timers_len else 0
-        tracer.append((AFTER_IO, tracer.next_seq(), after, iteration, ready, waited_wall, after - before, due))
+        ready = [(key.fd, mask) for key, mask in events if key.fd not in internal] if events else ()
+        due = self._due(clock.now()) if timers_len else 0
+        tracer.append((AFTER_IO, tracer.next_seq(), _monotonic(), iteration, ready, due, started))
         return events

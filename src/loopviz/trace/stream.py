@@ -18,6 +18,7 @@ class EventStream:
 
         def resync() -> None:
             tracer.resync_requested = True  # lost fd changes: have the loop repeat its fd map
+            self.decoder.set_clock_base(loop.clock.base)  # and perhaps the clock's base
 
         self.decoder.on_drop = resync
 

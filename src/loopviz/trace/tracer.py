@@ -1,7 +1,13 @@
 """The recorder on the loop's hot path: cheap tuples into the buffer, nothing derived here.
 
-Like trio's instruments, tracing must never change or break the program it observes: every hook
-here is guarded, and a hook that fails turns detailed tracing off instead of raising into the task.
+A task step costs one record: the proxy appends a single STEP tuple when the step ends, and the
+decoder expands it into ``before_task_step`` + ``after_task_step``. Only when something else is
+recorded *during* a step (a spawn, printed output, an fd change, a scene event) is the
+``before_task_step`` written first, so the stream keeps its order. Stamps are raw
+``time.monotonic()`` readings; the decoder turns them into loop time from CLOCK_BASE records.
+
+Like trio's instruments, tracing must never change or break the program it observes: describing
+a suspension is guarded, and if it ever fails, details are turned off instead of raising.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 from loopviz.trace import records as R
 from loopviz.trace.buffer import DEFAULT_CAPACITY, EventBuffer
 from loopviz.trace.clock import DilatedClock
-from loopviz.trace.describe import suspension, user_site
+from loopviz.trace.describe import line_of, user_site
 from loopviz.trace.gate import StepGate
 
 log = logging.getLogger("loopviz.trace")
@@ -46,17 +52,20 @@ class Tracer:
         capacity: int = DEFAULT_CAPACITY,
         stall_threshold: float = DEFAULT_STALL_THRESHOLD,
     ) -> None:
-        self.clock = clock
         self.buffer = EventBuffer(capacity)
         self.append = self.buffer.append
         self.next_seq = itertools.count().__next__
-        self.now = clock.now
         self.stall_threshold = stall_threshold
         self.stall_limit = stall_limit(stall_threshold, clock.speed)
         self.details = True  # describe suspensions; turned off if describing ever fails
-        #: The task being stepped right now, and when (perf_counter) its step began; 0.0 if none.
+        #: The task being stepped right now and when (monotonic) its step began; 0.0 if none.
         self.current: int | None = None
         self.step_started = 0.0
+        #: True once this step's before_task_step was written (something happened mid-step).
+        self.before_sent = False
+        #: True when a step's end needs the slow path (output to flush, before_task_step sent,
+        #: the gate armed): the proxy's fast path checks this one flag.
+        self.special = False
         self.stall_sample: tuple[float, Any, int] | None = None
         self.pending_output: list[str] = []
         #: Set by the consumer after it lost events, so the next I/O wait repeats the fd map.
@@ -64,6 +73,22 @@ class Tracer:
         self.loop_thread_id: int | None = None
         self.gate: StepGate | None = None
         self._task_ids = itertools.count(1)
+        self._clock = clock
+        clock.on_change = self.clock_base
+        self.clock_base(*clock.base)
+
+    # -- records that may fall inside a task step ------------------------------------------------
+
+    def record(self, code: int, *payload: Any) -> None:
+        """Append a record; inside a task step (on the loop thread) open the step first."""
+        if (
+            self.current is not None
+            and not self.before_sent
+            and threading.get_ident() == self.loop_thread_id
+        ):
+            self.before_sent = self.special = True
+            self.append((R.BEFORE_STEP, self.next_seq(), self.step_started, self.current))
+        self.append((code, self.next_seq(), time.monotonic(), *payload))
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -74,18 +99,64 @@ class Tracer:
         try:
             code, line = user_site(sys._getframe(2))
             coro_code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-            self.append(
-                (R.SPAWN, self.next_seq(), self.now(), task_id, self.current, task.get_name(),
-                 coro_code, code, line)
-            )
+            self.record(R.SPAWN, task_id, self.current, task.get_name(), coro_code, code, line)
         except Exception:  # pragma: no cover - tracing must never break the program
             log.exception("loopviz: recording a task spawn failed")
 
+    def step_done(
+        self,
+        task_id: int,
+        started: float,
+        ended: float,
+        code: Any,
+        lasti: int,
+        await_code: Any,
+        await_arg: Any,
+        yielded: Any,
+    ) -> None:
+        """Record the end of a step that suspended (``TracedCoroutine.send`` inlines the common
+        case). Called after ``current`` was cleared."""
+        if yielded is None:
+            what = R.YIELDED_NOTHING
+        elif isinstance(yielded, asyncio.Task):
+            what = getattr(yielded.get_coro(), "task_id", R.YIELDED_FUTURE)
+        else:
+            what = R.YIELDED_FUTURE
+        if self.pending_output:
+            self._flush_output(task_id)
+        before_sent = self.before_sent
+        self.before_sent = False
+        self.special = self.gate is not None and self.gate.armed
+        self.append(
+            (
+                R.STEP,
+                self.next_seq(),
+                ended,
+                started,
+                task_id,
+                code,
+                lasti,
+                await_code,
+                await_arg,
+                what,
+                before_sent,
+            )
+        )
+        self.step_slow_end(task_id, started, ended, code, lasti)
+
+    def step_slow_end(
+        self, task_id: int, started: float, ended: float, code: Any, lasti: int
+    ) -> None:
+        """The rare part of a step's end: a stall to report, or the step gate to stop at."""
+        if ended - started > self.stall_limit:
+            self._stalled(task_id, ended - started, started, code, lasti)
+        gate = self.gate
+        if gate is not None and gate.armed:
+            gate.after_task_step()
+
     def step_failed(self, task_id: int, exc: BaseException, started: float) -> None:
         """The step ended by raising: the task is finished (returned, failed or cancelled)."""
-        duration = time.perf_counter() - started
-        self.step_started = 0.0
-        self.current = None
+        ended = time.monotonic()
         if isinstance(exc, StopIteration):
             outcome, detail = "returned", _short_repr(exc.value)
         elif isinstance(exc, asyncio.CancelledError):
@@ -93,55 +164,34 @@ class Tracer:
         else:
             outcome, detail = "failed", f"{type(exc).__name__}: {exc}"[:200]
         if self.pending_output:
-            self._flush_output(task_id)
-        self.append((R.AFTER_STEP, self.next_seq(), self.now(), task_id, None, 0, None, None, None,
-                     duration))
-        if duration > self.stall_limit:
-            self._stalled(task_id, duration, started, None, 0)
-        self.append((R.EXIT, self.next_seq(), self.now(), task_id, outcome, detail))
-        gate = self.gate
-        if gate is not None and gate.armed:
-            gate.after_task_step()
-
-    def step_done(self, task_id: int, coro: Any, yielded: Any, started: float) -> None:
-        duration = time.perf_counter() - started
-        self.step_started = 0.0
+            self.flush_output()
+        before_sent = self.before_sent
         self.current = None
-        if self.pending_output:
-            self._flush_output(task_id)
-        user_code = await_code = await_arg = None
-        user_line = 0
-        if self.details:
-            try:
-                user_code, user_line, await_code, await_arg = suspension(coro)
-            except Exception:
-                self.details = False
-                log.exception("loopviz: describing a suspended task failed; details are off")
-        if yielded is None:
-            what = R.YIELDED_NOTHING
-        elif isinstance(yielded, asyncio.Task):
-            what = getattr(yielded.get_coro(), "task_id", R.YIELDED_FUTURE)
-        else:
-            what = R.YIELDED_FUTURE
-        self.append((R.AFTER_STEP, self.next_seq(), self.now(), task_id, user_code, user_line,
-                     await_code, await_arg, what, duration))
-        if duration > self.stall_limit:
-            self._stalled(task_id, duration, started, user_code, user_line)
-        gate = self.gate
-        if gate is not None and gate.armed:
-            gate.after_task_step()
+        self.step_started = 0.0
+        self.before_sent = False
+        self.special = self.gate is not None and self.gate.armed
+        self.append(
+            (R.EXIT, self.next_seq(), ended, task_id, outcome, detail, started, before_sent)
+        )
+        self.step_slow_end(task_id, started, ended, None, -1)
 
-    def _stalled(self, task_id: int, duration: float, started: float, code: Any, line: int) -> None:
+    def _stalled(
+        self, task_id: int, duration: float, started: float, code: Any, lasti: int
+    ) -> None:
         sample = self.stall_sample
+        line = -1
         if sample is not None and sample[0] == started:
             code, line = sample[1], sample[2]  # where the loop thread was while it was stuck
+        elif code is not None:
+            line = line_of(code, lasti)
         self.stall_sample = None
-        self.append((R.STALL, self.next_seq(), self.now(), task_id, duration, code, line))
+        self.append((R.STALL, self.next_seq(), time.monotonic(), task_id, duration, code, line))
 
     # -- output, fds, scenes, clock ------------------------------------------------------------
 
     def write_output(self, text: str) -> None:
         self.pending_output.append(text)
+        self.special = True
 
     def flush_output(self) -> None:
         if self.pending_output:
@@ -150,23 +200,29 @@ class Tracer:
     def _flush_output(self, task_id: int | None) -> None:
         text = "".join(self.pending_output)
         self.pending_output.clear()
-        self.append((R.OUTPUT, self.next_seq(), self.now(), task_id, text))
+        if self.current is None:
+            self.append((R.OUTPUT, self.next_seq(), time.monotonic(), task_id, text))
+        else:
+            self.record(R.OUTPUT, task_id, text)
 
     def fd_watch(self, fd: int, mask: int) -> None:
-        self.append((R.FD_WATCH, self.next_seq(), self.now(), fd, mask))
+        self.record(R.FD_WATCH, fd, mask)
 
     def fd_unwatch(self, fd: int) -> None:
-        self.append((R.FD_UNWATCH, self.next_seq(), self.now(), fd))
+        self.record(R.FD_UNWATCH, fd)
 
     def label_fd(self, fd: int, label: str) -> None:
-        self.append((R.FD_LABEL, self.next_seq(), self.now(), fd, label))
+        self.record(R.FD_LABEL, fd, label)
 
     def emit(self, kind: str, fields: dict[str, Any]) -> None:
         """A scene's domain event (``queue.published``...). Safe from any thread."""
-        self.append((R.SCENE, self.next_seq(), self.now(), kind, fields))
+        self.record(R.SCENE, kind, fields)
 
     def clock_changed(self, speed: float, paused: bool, stepping: bool) -> None:
-        self.append((R.CLOCK, self.next_seq(), self.now(), speed, paused, stepping))
+        self.append((R.CLOCK, self.next_seq(), time.monotonic(), speed, paused, stepping))
+
+    def clock_base(self, v0: float, w0: float, rate: float) -> None:
+        self.append((R.CLOCK_BASE, self.next_seq(), w0, v0, w0, rate))
 
 
 class StallWatchdog(threading.Thread):
@@ -185,7 +241,7 @@ class StallWatchdog(threading.Thread):
         tracer = self._tracer
         while not self._stop_event.wait(max(0.004, min(0.025, tracer.stall_limit / 4))):
             started = tracer.step_started
-            if not started or time.perf_counter() - started < tracer.stall_limit:
+            if not started or time.monotonic() - started < tracer.stall_limit:
                 continue
             sample = tracer.stall_sample
             if sample is not None and sample[0] == started:
