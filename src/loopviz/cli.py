@@ -19,6 +19,9 @@ from loopviz.scenes import SCENE_PATHS, SceneError, scene_class
 from loopviz.trace import check_speed
 
 USAGE_ERROR = 2
+#: The dashboard runs each scene again this many loop seconds after it ends, so a class never
+#: looks at a finished, frozen screen.
+DEMO_REPEAT = 3.0
 RECORD_CAPACITY = 1 << 20  # a recorder keeps up easily; this is only a safety margin
 
 
@@ -272,10 +275,10 @@ def dashboard(args: argparse.Namespace) -> int:
     from loopviz.runner import SceneSpec
 
     if args.command is None:
-        specs = [SceneSpec(name) for name in SCENE_PATHS]
+        specs = [SceneSpec(name, repeat=DEMO_REPEAT) for name in SCENE_PATHS]
         focus = None
     else:
-        specs = [SceneSpec(args.command, args.variant, scene_options(args))]
+        specs = [SceneSpec(args.command, args.variant, scene_options(args), repeat=DEMO_REPEAT)]
         focus = args.command
     for spec in specs:
         scene_class(spec.name)  # fail early, with one line, on a scene that is not there

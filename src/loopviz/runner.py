@@ -25,6 +25,9 @@ class SceneSpec:
     name: str
     variant: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: Run the scene again this many loop seconds after it ends (the dashboard's demos);
+    #: None runs it once.
+    repeat: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,12 @@ class SceneRunner:
         capacity: int = 65_536,
         duration: float | None = None,
         schedule: list[ScheduledAction] | None = None,
+        virtual_time: bool = False,
     ) -> None:
-        self.loop: TracedEventLoop = new_event_loop(speed=speed, paused=paused, capacity=capacity)
+        self.loop: TracedEventLoop = new_event_loop(
+            speed=speed, paused=paused, capacity=capacity, virtual_time=virtual_time
+        )
+        self.specs = {spec.name: spec for spec in specs}
         try:
             self.scenes: dict[str, Scene] = {}
             for spec in specs:
@@ -148,10 +155,28 @@ class SceneRunner:
             loop.call_at(self.duration, self._finish)
         scene_tasks = []
         for name, scene in self.scenes.items():
-            task = loop.create_task(scene.run(), name=f"{name} main")
-            task.add_done_callback(lambda done, name=name: self._scene_done(name, done))
-            scene_tasks.append(task)
+            repeat = self.specs[name].repeat
+            if repeat is None:
+                scene_tasks.append(self._start_scene(name, scene))
+            else:
+                scene_tasks.append(
+                    loop.create_task(self._repeat(name, scene, repeat), name=f"{name} repeater")
+                )
         await asyncio.gather(*scene_tasks, return_exceptions=True)
+
+    def _start_scene(self, name: str, scene: Scene) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(scene.run(), name=f"{name} main")
+        task.add_done_callback(lambda done: self._scene_done(name, done))
+        return task
+
+    async def _repeat(self, name: str, scene: Scene, pause: float) -> None:
+        """Run a scene again and again (each run a fresh task), until one fails."""
+        while True:
+            run = self._start_scene(name, scene)
+            await asyncio.wait([run])
+            if run.cancelled() or run.exception() is not None:
+                return
+            await asyncio.sleep(pause)
 
     def _finish(self) -> None:
         if self._main_task is not None:

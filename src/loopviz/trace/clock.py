@@ -39,16 +39,20 @@ class DilatedClock:
 
     __slots__ = ("_base", "_lock", "_speed", "_ticks", "on_change", "virtual")
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(self, speed: float = 1.0, *, virtual: bool = False) -> None:
         self._speed = check_speed(speed)
         self._lock = threading.Lock()
-        self._base: tuple[float, float, float] = (0.0, time.monotonic(), self._speed)
+        self._base: tuple[float, float, float] = (
+            0.0,
+            time.monotonic(),
+            0.0 if virtual else self._speed,
+        )
         self._ticks = 0
         #: Told every new base ``(v0, w0, rate)``; the tracer records it so that the decoder can
         #: turn raw wall-clock stamps into loop time without the hot path reading this clock.
         self.on_change: Callable[[float, float, float], None] | None = None
         #: A simulated clock never runs by itself: only ``advance`` moves it.
-        self.virtual = False
+        self.virtual = virtual
 
     def now(self) -> float:
         v0, w0, rate = self._base

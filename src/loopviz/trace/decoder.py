@@ -215,7 +215,9 @@ class Decoder:
                 name = name.removeprefix("BaseSelectorEventLoop.")
             kind = _AWAIT_KIND.get(name, "call")
             if name == "sleep":
-                what = f"sleep({arg:g})" if isinstance(arg, int | float) else "sleep"
+                what = f"sleep({arg:.3g})" if isinstance(arg, int | float) else "sleep"
+                if arg == 0:
+                    kind = "yield"  # sleep(0) only yields: the task is ready again at once
             elif kind == "io" and isinstance(arg, int):
                 fd = arg
                 what = f"{name} {self.label(arg)}"

@@ -36,7 +36,7 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
     ) -> None:
         """``virtual_time=True`` makes timers fire at once, in order, with the clock jumping
         to each deadline (a simulation: tests and fast replays); real I/O is still waited for."""
-        self.clock = DilatedClock(speed)
+        self.clock = DilatedClock(speed, virtual=virtual_time)
         self.tracer = Tracer(self.clock, capacity=capacity, stall_threshold=stall_threshold)
         self._tracing_selector = TracingSelector(self.tracer, self.clock)
         super().__init__(self._tracing_selector)
@@ -50,11 +50,11 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
         )
         self._watchdog: StallWatchdog | None = None
         if virtual_time:
-            self.clock.virtual = True
-            self.clock.freeze()
             self._tracing_selector.virtual_time = True
         if paused:
             self.pause()
+        else:
+            self._clock_event()  # the stream starts by saying the speed it runs at
 
     # -- the clock ---------------------------------------------------------------------------------
 

@@ -64,11 +64,11 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
                     await_arg = 0 if yielded is None else argument(awaited.cr_frame, argument_name)
         else:
             code, lasti, await_code, await_arg = self._describe()
-        tracer.current = None
-        tracer.step_started = 0.0
         if tracer.special or ended - started > tracer.stall_limit or yielded is not None:
             tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
         else:  # the common case, inlined: a bare yield, nothing else to report
+            tracer.current = None
+            tracer.step_started = 0.0
             tracer.append(
                 (
                     STEP,
@@ -101,8 +101,6 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
             raise
         ended = _monotonic()
         code, lasti, await_code, await_arg = self._describe()
-        tracer.current = None
-        tracer.step_started = 0.0
         tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
         return yielded
 

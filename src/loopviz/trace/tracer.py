@@ -115,7 +115,8 @@ class Tracer:
         yielded: Any,
     ) -> None:
         """Record the end of a step that suspended (``TracedCoroutine.send`` inlines the common
-        case). Called after ``current`` was cleared."""
+        case). Output printed in the step is flushed first, while the step is still current,
+        so its ``before_task_step`` comes ahead of it."""
         if yielded is None:
             what = R.YIELDED_NOTHING
         elif isinstance(yielded, asyncio.Task):
@@ -125,6 +126,8 @@ class Tracer:
         if self.pending_output:
             self._flush_output(task_id)
         before_sent = self.before_sent
+        self.current = None
+        self.step_started = 0.0
         self.before_sent = False
         self.special = self.gate is not None and self.gate.armed
         self.append(

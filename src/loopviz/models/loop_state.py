@@ -1,0 +1,164 @@
+"""The loop bar's state: which iteration, which phase, what is queued, how fast the clock runs.
+
+Everything here comes from events, so a replay shows the same bar as the live run did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from loopviz.trace import events as E
+from loopviz.trace.events import Event
+
+RUN_READY = "run ready callbacks"
+WAIT_IN_SELECT = "wait in select"
+FIRE_TIMERS = "fire timers"
+
+#: Loop times are rounded as ``Event.to_json`` rounds them, so live and replayed folds are equal.
+TIME_DIGITS = 6
+
+
+def loop_time(event: Event) -> float:
+    """The event's loop time as a recorded file holds it (live events carry more digits)."""
+    return round(event.t, TIME_DIGITS)
+
+
+def stall_loop_seconds(wall: float, speed: float, step_span: float | None) -> float:
+    """How much loop time a stall took.
+
+    A stall is measured in wall seconds; on the dilated clock it lasts ``wall * speed`` loop
+    seconds, which the step's own loop-time span shows directly. The larger of the two wins: the
+    span is exact on a real clock, while ``wall * speed`` still holds on a frozen (virtual) clock.
+    """
+    return max(step_span or 0.0, wall * speed)
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """One step that held the loop: who, for how long, and the call that blocked."""
+
+    t: float
+    task: int | None
+    name: str | None
+    duration: float  # wall seconds, as measured
+    loop_duration: float  # loop seconds (see ``stall_loop_seconds``)
+    line: str | None
+    source: str | None
+
+
+@dataclass
+class LoopState:
+    """Iteration, phase, ready-queue length, timers, clock speed and health of one traced loop."""
+
+    speed: float = 1.0
+    paused: bool = False
+    stepping: bool = False
+    iteration: int = 0
+    phase: str | None = None
+    #: Callbacks this iteration runs: before select, what was queued; after it, plus the fds and
+    #: timers that just became ready.
+    ready: int = 0
+    timers: int = 0
+    #: Loop time the next timer fires, when known (select sleeps exactly until it).
+    next_deadline: float | None = None
+    #: The timeout of the select in progress or last returned; None waits for I/O only.
+    select_timeout: float | None = None
+    dropped: int = 0
+    now: float = 0.0
+    stalls: int = 0
+    last_stall: Stall | None = None
+    running_task: int | None = None
+    step_started: float | None = None
+    #: Loop seconds the last finished step took (a stall event follows its step).
+    last_step_span: float | None = None
+
+    def apply(self, event: Event) -> None:
+        t = loop_time(event)
+        if t > self.now:
+            self.now = t
+        handler = _HANDLERS.get(event.kind)
+        if handler is not None:
+            handler(self, event, t)
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    @property
+    def waiting_in_select(self) -> bool:
+        return self.phase == WAIT_IN_SELECT
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _before_io_wait(self, event: Event, t: float) -> None:
+        self.iteration = event.get("iteration", self.iteration)
+        self.phase = WAIT_IN_SELECT
+        self.ready = event.get("ready", 0)
+        self.timers = event.get("timers", 0)
+        timeout = event.get("timeout")
+        self.select_timeout = timeout
+        if self.timers == 0:
+            self.next_deadline = None
+        elif timeout is not None and self.ready == 0:
+            # Nothing to run: select sleeps exactly until the earliest timer.
+            self.next_deadline = round(t + timeout, TIME_DIGITS)
+        elif self.next_deadline is not None and self.next_deadline < t:
+            self.next_deadline = None  # passed; a polling select cannot tell the new one
+
+    def _after_io_wait(self, event: Event, t: float) -> None:
+        self.iteration = event.get("iteration", self.iteration)
+        due = event.get("timers_due", 0)
+        self.phase = FIRE_TIMERS if due else RUN_READY
+        ready_fds = event.get("ready_fds") or ()
+        self.ready += due + sum(len(entry.get("events", "")) for entry in ready_fds)
+        self.timers = max(0, self.timers - due)
+        if self.timers == 0:
+            self.next_deadline = None
+
+    def _before_task_step(self, event: Event, t: float) -> None:
+        self.phase = RUN_READY
+        self.running_task = event.get("task")
+        self.step_started = t
+
+    def _after_task_step(self, event: Event, t: float) -> None:
+        self.phase = RUN_READY
+        self.running_task = None
+        if self.step_started is not None:
+            self.last_step_span = round(t - self.step_started, TIME_DIGITS)
+        self.step_started = None
+
+    def _loop_stalled(self, event: Event, t: float) -> None:
+        wall = event.get("duration") or 0.0
+        self.stalls += 1
+        self.last_stall = Stall(
+            t=t,
+            task=event.get("task"),
+            name=event.get("name"),
+            duration=wall,
+            loop_duration=round(
+                stall_loop_seconds(wall, self.speed, self.last_step_span), TIME_DIGITS
+            ),
+            line=event.get("line"),
+            source=event.get("source"),
+        )
+
+    def _clock(self, event: Event, t: float) -> None:
+        self.speed = event.get("speed", self.speed)
+        self.paused = bool(event.get("paused", self.paused))
+        self.stepping = bool(event.get("stepping", self.stepping))
+
+    def _events_dropped(self, event: Event, t: float) -> None:
+        total = event.get("total")
+        self.dropped = total if total is not None else self.dropped + event.get("count", 0)
+
+
+_HANDLERS: dict[str, Callable[[LoopState, Event, float], None]] = {
+    E.BEFORE_IO_WAIT: LoopState._before_io_wait,
+    E.AFTER_IO_WAIT: LoopState._after_io_wait,
+    E.BEFORE_TASK_STEP: LoopState._before_task_step,
+    E.AFTER_TASK_STEP: LoopState._after_task_step,
+    E.LOOP_STALLED: LoopState._loop_stalled,
+    E.CLOCK: LoopState._clock,
+    E.EVENTS_DROPPED: LoopState._events_dropped,
+}

@@ -1,0 +1,241 @@
+"""The narration line: one plain sentence about the last thing the loop did.
+
+"print_numbers awaited sleep(0.25) and gave control back; the loop runs print_alphabet next."
+The end of that sentence is only known one event later, so when a step ends the narrator says what
+is already true ("... and gave control back.") and completes that same sentence in place when the
+next step begins or the loop goes to sleep in select. At every moment the line is true of the
+events seen so far, and a stepping learner never reads a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from loopviz.models.loop_state import LoopState, loop_time
+from loopviz.models.tasks import yields_at_once
+from loopviz.trace import events as E
+from loopviz.trace.events import Event
+
+DEFAULT_HISTORY = 5
+
+_CALL = re.compile(r"([A-Za-z_][\w.]*)\(")
+
+
+def seconds(value: float) -> str:
+    """A duration as a person says it: ``0.25 s``, ``13 s``, ``13 ms``."""
+    if value >= 10:
+        return f"{value:.0f} s"
+    if value >= 0.1:
+        return f"{value:.2g} s"
+    if value >= 0.001:
+        return f"{value * 1000:.2g} ms"
+    return "less than a millisecond"
+
+
+def call_of(source: str | None) -> str | None:
+    """The call a source line makes, arguments elided: ``time.sleep(...)``."""
+    if not source:
+        return None
+    code = source.split("#", 1)[0].strip()
+    found = _CALL.search(code)
+    return f"{found.group(1)}(...)" if found else code or None
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    t: float
+    text: str
+
+
+@dataclass
+class Narration:
+    """The last few sentences about what the loop did, newest last.
+
+    Machinery tasks (asyncio's shutdown tasks, loopviz's runner) are left out unless
+    ``machinery`` is set, as the tasks panel hides them by default.
+    """
+
+    history_size: int = DEFAULT_HISTORY
+    machinery: bool = False
+    history: deque[Sentence] = field(default_factory=deque)
+    #: Clock speed and stall lengths, for "blocked the loop for 0.25 s".
+    loop: LoopState = field(default_factory=LoopState)
+    #: The task whose step the newest sentence ends, while it waits for what the loop does next.
+    pending: str | None = None
+    _machinery_tasks: set[int] = field(default_factory=set, init=False, repr=False)
+    #: Loop time the select in progress began sleeping, if it sleeps (not a mere poll).
+    _select_sleeps_since: float | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.history = deque(self.history, maxlen=self.history_size)
+
+    def apply(self, event: Event) -> None:
+        self.loop.apply(event)
+        handler = _HANDLERS.get(event.kind)
+        if handler is not None:
+            handler(self, event, loop_time(event))
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    @property
+    def sentence(self) -> str:
+        """The newest sentence, or an empty string before the loop did anything."""
+        return self.history[-1].text if self.history else ""
+
+    @property
+    def sentences(self) -> list[str]:
+        return [entry.text for entry in self.history]
+
+    # -- saying things -----------------------------------------------------------------------
+
+    def say(self, t: float, text: str, *, pending: str | None = None) -> None:
+        self.history.append(Sentence(t, text))
+        self.pending = pending
+
+    def complete(self, ending: str) -> None:
+        """End the pending sentence (it is the newest one) with what the loop did next."""
+        last = self.history[-1]
+        self.history[-1] = Sentence(last.t, last.text.removesuffix(".") + ending)
+        self.pending = None
+
+    def _shown(self, event: Event) -> bool:
+        return self.machinery or event.get("task") not in self._machinery_tasks
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _task_spawned(self, event: Event, t: float) -> None:
+        if not event.get("user", True):
+            self._machinery_tasks.add(event["task"])
+            if not self.machinery:
+                return
+        name, parent, site = event.get("name"), event.get("parent_name"), event.get("site")
+        where = f" at {site}" if site else ""
+        who = f"{parent} created {name}{where}" if parent else f"{name} was created{where}"
+        self.say(t, f"{who}; it waits in the ready queue for its first turn.")
+
+    def _before_task_step(self, event: Event, t: float) -> None:
+        if self.pending is None:
+            return
+        name = event.get("name") or f"task {event['task']}"
+        runs = "runs it again" if name == self.pending else f"runs {name}"
+        self.complete(f"; the loop {runs} next.")
+
+    def _after_task_step(self, event: Event, t: float) -> None:
+        if event.get("done") or not self._shown(event):
+            return
+        name = event.get("name") or f"task {event['task']}"
+        awaits, kind = event.get("awaits"), event.get("await_kind")
+        if kind == "yield":
+            text = f"{name} yielded and gave control back."
+        else:
+            text = f"{name} awaited {awaits} and gave control back."
+        if yields_at_once(awaits, kind):
+            text = text.removesuffix(".") + ", staying ready."
+        self.say(t, text, pending=name)
+
+    def _loop_stalled(self, event: Event, t: float) -> None:
+        stall = self.loop.last_stall
+        name = event.get("name") or ("a callback" if event.get("task") is None else "a task")
+        took = seconds(stall.loop_duration) if stall is not None else "a while"
+        line, call = event.get("line"), call_of(event.get("source"))
+        where = f" at {line}" if line else ""
+        what = f" ({call})" if call else ""
+        text = f"{name} blocked the loop for {took}{where}{what}: nothing else could run."
+        if self.pending == name:
+            self.history.pop()  # the stall is the story of that step; "next" still follows
+            self.say(t, text, pending=name)
+        else:
+            self.say(t, text)
+
+    def _before_io_wait(self, event: Event, t: float) -> None:
+        sleeps = event.get("ready", 0) == 0 and event.get("timeout") != 0
+        self._select_sleeps_since = t if sleeps else None
+        if not sleeps:
+            return  # a poll between callbacks: the loop goes on running ready work
+        if self.pending is not None:
+            self.complete("; nothing else is ready.")
+        self.say(t, self._select_sentence(event))
+
+    def _select_sentence(self, event: Event) -> str:
+        timeout, timers = event.get("timeout"), event.get("timers", 0)
+        labels = [entry.get("label") or f"fd {entry['fd']}" for entry in event.get("fds") or ()]
+        io = f"I/O on {', '.join(labels)}" if labels else ""
+        if timeout is None:
+            wakes = f"; only {io} can wake it" if io else ", and nothing can wake it"
+            return f"the loop waits in select with no timeout: nothing is ready{wakes}."
+        if timers and not io:
+            return (
+                f"the loop waits in select for {seconds(timeout)}: nothing is ready, "
+                "the next timer is due then."
+            )
+        if timers:
+            return (
+                f"the loop waits in select for {seconds(timeout)}: nothing is ready; "
+                f"{io} or the next timer, due then, wakes it."
+            )
+        return f"the loop waits in select for {seconds(timeout)}: nothing is ready."
+
+    def _after_io_wait(self, event: Event, t: float) -> None:
+        started = self._select_sleeps_since
+        if started is None:
+            return
+        self._select_sleeps_since = None
+        waited = seconds(t - started)  # loop time, also when a virtual clock jumped
+        ready = [
+            f"{entry.get('label') or 'fd ' + str(entry['fd'])} is {_READINESS[entry['events']]}"
+            for entry in event.get("ready_fds") or ()
+            if entry.get("events") in _READINESS
+        ]
+        due = event.get("timers_due", 0)
+        if due:
+            ready.append(f"{plural(due, 'timer')} {'is' if due == 1 else 'are'} due")
+        if ready:
+            self.say(t, f"select returned after {waited}: {', '.join(ready)}.")
+
+    def _task_exited(self, event: Event, t: float) -> None:
+        task = event.get("task")
+        shown = self._shown(event)
+        self._machinery_tasks.discard(task)
+        if not shown:
+            return
+        name = event.get("name") or f"task {task}"
+        outcome, detail = event.get("outcome"), event.get("detail")
+        if outcome == "failed":
+            text = f"{name} failed: {detail}." if detail else f"{name} failed."
+        elif outcome == "cancelled":
+            text = f"{name} was cancelled."
+        else:
+            text = f"{name} finished."
+        self.say(t, text)
+
+    def _events_dropped(self, event: Event, t: float) -> None:
+        count = event.get("count", 0)
+        self.say(t, f"{plural(count, 'event')} lost: the viewer fell behind the loop.")
+
+    def _scene_failed(self, event: Event, t: float) -> None:
+        scene = event.get("scene") or "a scene"
+        self.say(t, f"the {scene} scene failed: {event.get('error')}.")
+
+
+_READINESS = {"r": "readable", "w": "writable", "rw": "readable and writable"}
+
+_HANDLERS: dict[str, Callable[[Narration, Event, float], None]] = {
+    E.TASK_SPAWNED: Narration._task_spawned,
+    E.BEFORE_TASK_STEP: Narration._before_task_step,
+    E.AFTER_TASK_STEP: Narration._after_task_step,
+    E.LOOP_STALLED: Narration._loop_stalled,
+    E.BEFORE_IO_WAIT: Narration._before_io_wait,
+    E.AFTER_IO_WAIT: Narration._after_io_wait,
+    E.TASK_EXITED: Narration._task_exited,
+    E.EVENTS_DROPPED: Narration._events_dropped,
+    "scene.failed": Narration._scene_failed,
+}

@@ -1,0 +1,102 @@
+"""The help screen: every key, and what pressing it shows about the event loop."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: list[tuple[str, str, str]] = [
+    (
+        "space",
+        "pause / resume",
+        "Stops the loop between steps. Loop time stands still: no timer fires, no task runs.",
+    ),
+    (
+        "n  →",
+        "step one loop iteration",
+        "One turn of the loop: wait in select, fire due timers, run every ready callback once.",
+    ),
+    (
+        "t",
+        "run to the next task switch",
+        "Runs until one task step ends: the task ran until its next await and gave control back.",
+    ),
+    (
+        "+  -",
+        "faster / slower (0.05x to 20x)",
+        "The loop's clock is dilated: at 0.1x, asyncio.sleep(0.25) really takes 2.5 s.",
+    ),
+    (
+        "1 2 3",
+        "zoom the tasks / select / queue panel",
+        "One panel fills the screen, for a class to read. 0 shows all of them again.",
+    ),
+    ("0", "show all panels", ""),
+    (
+        "d",
+        "take the SMS consumer down / bring it back",
+        "While it is down, requests keep arriving and wait in the queue; nothing is lost.",
+    ),
+    (
+        "a  x",
+        "add / remove a consumer",
+        "Competing consumers share the queue: the backlog drains faster.",
+    ),
+    ("b", "burst of requests", "Many requests at once: the queue absorbs the spike."),
+    (
+        "m",
+        "cycle ack mode: manual, auto, no queue",
+        "Manual ack redelivers what a dying consumer held; auto ack loses it; "
+        "with no queue, requests fail while the consumer is down.",
+    ),
+    ("r", "restart the scenes", "Everything starts again from loop time 0."),
+    ("?", "this help", ""),
+    ("q  ctrl+c", "quit", "Stops the traced loop, closes every socket, restores the terminal."),
+]
+
+
+def help_table() -> Table:
+    table = Table(box=None, expand=True, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("key", no_wrap=True, width=10)
+    table.add_column("does", ratio=2)
+    table.add_column("what it shows", ratio=3)
+    for key, does, teaches in KEYS:
+        table.add_row(Text(key, style="bold"), does, Text(teaches, style="italic"))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and what they teach. Any of escape, ? or q closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; max-width: 110; height: auto; max-height: 90%;
+        border: thick $accent; background: $surface; padding: 1 2;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "close", "close help"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(Text("loopviz keys", style="bold"))
+            yield Static(help_table())
+            yield Static(
+                Text(
+                    "\nEverything on screen comes from the real asyncio loop: tasks are real "
+                    "tasks, fds are real sockets, the queue is a real broker on the loop.",
+                    style="dim",
+                )
+            )
+
+    def action_close(self) -> None:
+        self.dismiss()

@@ -1,0 +1,66 @@
+"""Rich styles derived from the active Textual theme, so every theme (and the projector one)
+keeps the panels legible. Colour never carries meaning alone: each state also has a word and a
+symbol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.style import Style
+from textual.theme import Theme
+
+
+@dataclass(frozen=True)
+class Palette:
+    running: Style
+    ready: Style
+    waiting: Style
+    done: Style
+    failed: Style
+    cancelled: Style
+    muted: Style
+    strong: Style
+    highlight: Style
+    bar: Style
+    bar_alt: Style
+    lane: Style
+    warn: Style
+
+    def state(self, state: str) -> Style:
+        return getattr(self, state, self.muted)
+
+
+#: What each task state looks like besides its colour.
+STATE_SYMBOL = {
+    "running": "▶",
+    "ready": "●",
+    "waiting": "○",
+    "done": "✓",
+    "failed": "✗",
+    "cancelled": "⊘",
+}
+
+
+def palette_for(theme: Theme) -> Palette:
+    success = theme.success or "green"
+    warning = theme.warning or "yellow"
+    error = theme.error or "red"
+    primary = theme.primary or "blue"
+    accent = theme.accent or theme.secondary or primary
+    foreground = theme.foreground or ("white" if theme.dark else "black")
+    background = theme.background or ("black" if theme.dark else "white")
+    return Palette(
+        running=Style(color=background, bgcolor=success, bold=True),
+        ready=Style(color=warning, bold=True),
+        waiting=Style(color=primary),
+        done=Style(color=foreground, dim=True),
+        failed=Style(color=error, bold=True),
+        cancelled=Style(color=accent),
+        muted=Style(color=foreground, dim=True),
+        strong=Style(color=foreground, bold=True),
+        highlight=Style(color=background, bgcolor=accent, bold=True),
+        bar=Style(color=warning),
+        bar_alt=Style(color=primary),
+        lane=Style(color=success),
+        warn=Style(color=background, bgcolor=error, bold=True),
+    )

@@ -1,0 +1,20 @@
+"""The high-contrast theme for projectors: pure black and white with saturated signal colours."""
+
+from textual.theme import Theme
+
+PROJECTOR = Theme(
+    name="loopviz-projector",
+    primary="#5FD7FF",
+    secondary="#FFD700",
+    accent="#FF87FF",
+    warning="#FFD700",
+    error="#FF5F5F",
+    success="#5FFF5F",
+    foreground="#FFFFFF",
+    background="#000000",
+    surface="#000000",
+    panel="#1C1C1C",
+    dark=True,
+)
+
+DEFAULT_THEME = "textual-dark"

@@ -1,0 +1,131 @@
+"""The select panel: every fd the loop watches, the current or last ``select`` call and what it
+returned, a short history of ready counts, and the hand-written select loop when it runs."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from loopviz.models.selector import SelectorState
+from loopviz.trace import Event
+from loopviz.ui.palette import Palette
+from loopviz.ui.widgets._panel import Panel
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int) -> str:
+    """A one-line bar per value (the newest last), scaled to the largest; zero is the
+    lowest bar, so an idle line still shows."""
+    values = values[-width:]
+    top = max(values, default=0) or 1
+    return "".join(SPARK[min(7, round(v / top * 7))] for v in values)
+
+
+def fd_table(selector: SelectorState, palette: Palette, now: float, *, max_rows: int) -> Table:
+    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("fd", justify="right", width=3, no_wrap=True)
+    table.add_column("label", ratio=3, no_wrap=True, overflow="ellipsis")
+    table.add_column("watch", width=5, no_wrap=True)
+    table.add_column("ready", justify="right", width=5, no_wrap=True)
+    table.add_column("last ready", ratio=2, no_wrap=True, overflow="ellipsis")
+    watched = selector.watched
+    for info in watched[:max_rows]:
+        interest = (info.interest or "").upper().replace("RW", "R W")
+        if info.last_ready is None:
+            last = Text("never", style=palette.muted)
+        else:
+            ago = max(0.0, now - info.last_ready)
+            last = Text(f"{ago:.1f}s ago ({info.last_ready_events})")
+        table.add_row(
+            str(info.fd),
+            info.label,
+            Text(interest, style=palette.strong),
+            str(info.ready_count),
+            last,
+        )
+    if len(watched) > max_rows:
+        table.add_row("", Text(f"… {len(watched) - max_rows} more", style=palette.muted))
+    if not watched:
+        table.add_row("", Text("no fds watched: nothing waits for I/O", style=palette.muted))
+    return table
+
+
+def last_select(selector: SelectorState, palette: Palette) -> Text:
+    call = selector.last_select
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if call is None:
+        return Text("no select call yet", style=palette.muted)
+    timeout = "None (until I/O)" if call.timeout is None else f"{call.timeout:.3f}s"
+    text.append(f"select #{call.iteration}", palette.strong)
+    text.append(f"  timeout {timeout}", palette.muted)
+    text.append("\n")
+    if call.in_progress:
+        text.append("  waiting in select…", palette.ready)
+        return text
+    text.append(f"  returned after {call.waited or 0:.3f}s: ", palette.muted)
+    if call.ready_fds:
+        ready = ", ".join(f"{selector.label(fd)} {events}" for fd, events in call.ready_fds)
+        text.append(f"ready {ready}", palette.strong)
+    elif call.timers_due:
+        text.append(f"nothing ready; {call.timers_due} timer(s) due", palette.muted)
+    else:
+        text.append("nothing ready", palette.muted)
+    return text
+
+
+def raw_select(call: Event | None, returned: Event | None, palette: Palette) -> Text | None:
+    """The hand-written ``select.select`` loop of the sockets scene, when it runs."""
+    if call is None:
+        return None
+
+    def names(entries: list[dict[str, object]]) -> str:
+        return "[" + ", ".join(str(e.get("label", e.get("fd"))) for e in entries) + "]"
+
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("thread: ", palette.muted)
+    text.append(
+        f"select({names(call.get('inputs', []))}, {names(call.get('outputs', []))}, "
+        f"{names(call.get('errors', []))}, {call.get('timeout')})",
+        palette.strong,
+    )
+    if returned is not None and returned.get("call") == call.get("call"):
+        if returned.get("timed_out"):
+            text.append(" → timed out", palette.muted)
+        else:
+            text.append(
+                f" → r {names(returned.get('readable', []))}"
+                f" w {names(returned.get('writable', []))}",
+                palette.strong,
+            )
+    else:
+        text.append(" → waiting…", palette.ready)
+    return text
+
+
+class SelectPanel(Panel):
+    """Socket readiness from select."""
+
+    DEFAULT_CSS = """
+    SelectPanel { height: 1fr; }
+    """
+
+    def on_mount(self) -> None:
+        self.border_title = "Select"
+
+    def render(self) -> RenderableType:
+        models = self.session.models
+        selector = models.core.selector
+        palette = self.palette
+        height = self.content_size.height
+        history = [float(count) for _, count in selector.ready_history]
+        spark = Text(no_wrap=True, overflow="crop")
+        spark.append("ready fds per select ", palette.muted)
+        spark.append(sparkline(history, max(8, self.content_size.width - 22)), palette.lane)
+        parts: list[RenderableType] = [last_select(selector, palette), spark]
+        thread = raw_select(models.raw_select_call, models.raw_select_returned, palette)
+        if thread is not None:
+            parts.append(thread)
+        rows = max(1, height - len(parts) - 3)
+        return Group(fd_table(selector, palette, models.core.loop.now, max_rows=rows), *parts)
