@@ -39,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _speed(text: str) -> float:
     try:
-        return check_speed(float(text))
+        return check_speed(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

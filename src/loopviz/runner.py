@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any
 
 from loopviz.scenes import Scene, SceneError, scene_class
 from loopviz.trace import EventStream, TracedEventLoop, capture_output, new_event_loop
+
+log = logging.getLogger("loopviz")
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,11 @@ class SceneRunner:
                 loop.close()
             return True
         loop.gate.close()
+        for scene in self.scenes.values():
+            try:
+                scene.interrupt()
+            except Exception:  # pragma: no cover - stopping must go on whatever a scene does
+                log.exception("loopviz: interrupting scene %r failed", scene.name)
         task = self._main_task
         if task is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed in the meantime

@@ -43,6 +43,15 @@ class Scene(ABC):
     async def run(self) -> None:
         """The scene's main coroutine; it runs as a task on the traced loop."""
 
+    def interrupt(self) -> None:
+        """The scenes are being stopped (called from the controlling thread, not the loop's).
+
+        Cancellation reaches a task only at an ``await``; a scene whose task can sit in a
+        blocking call (a blocking ``recv``) releases it here, so stopping never has to wait for
+        the call to end by itself. The default has nothing to release.
+        """
+        return
+
     def act(self, action: str) -> None:
         """Take a user action. Called on the loop thread."""
         raise SceneError(f"scene {self.name!r} has no action {action!r}")

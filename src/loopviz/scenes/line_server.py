@@ -142,6 +142,10 @@ class ThreadedLineServer:
         if self._thread is not None:
             await self._thread.join()
 
+    def stop(self) -> None:
+        """Hang up now (safe from any thread): a client blocked in ``recv`` gets EOF at once."""
+        self._stop.set()
+
     def _serve(self) -> None:
         """Thread body: accept connections one after the other; it owns and closes every socket."""
         assert self._listen is not None

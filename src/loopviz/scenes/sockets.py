@@ -74,12 +74,25 @@ class SocketsScene(Scene):
             raise SceneError(f"sockets has no option {unknown[0]!r}; options: delay, rounds")
         self.delay = _number(options.get("delay", DEFAULT_DELAY), "delay", float, minimum=0.0)
         self.rounds = _number(options.get("rounds", DEFAULT_ROUNDS), "rounds", int, minimum=1)
+        self._threaded_server: ThreadedLineServer | None = None
+
+    def interrupt(self) -> None:
+        """Stopping: the threaded server hangs up, so a blocking ``recv`` returns at once."""
+        server = self._threaded_server
+        if server is not None:
+            server.stop()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        server = ThreadedLineServer if self.variant == "blocking" else LoopLineServer
-        async with server(self, self.delay) as address:
+        server = (
+            ThreadedLineServer(self, self.delay)
+            if self.variant == "blocking"
+            else LoopLineServer(self, self.delay)
+        )
+        if isinstance(server, ThreadedLineServer):
+            self._threaded_server = server
+        async with server as address:
             ticker = asyncio.create_task(self.ticker(), name="ticker")
             try:
                 client = {

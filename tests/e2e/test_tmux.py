@@ -1,0 +1,182 @@
+"""The real ``loopviz`` command in a real terminal (tmux), driven as a person would drive it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+TMUX = shutil.which("tmux")
+LOOPVIZ = Path(sys.executable).with_name("loopviz")
+
+
+class Terminal:
+    """One tmux session on a private server, 120x36, running a plain shell."""
+
+    def __init__(self) -> None:
+        self.socket = f"loopviz-e2e-{uuid.uuid4().hex[:8]}"
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TEXTUAL_THEME", "TMUX")
+        }
+        env["TERM"] = "xterm-256color"
+        self._run(
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "36",
+            "-s",
+            "main",
+            "bash --norc --noprofile",
+            env=env,
+        )
+
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> str:
+        result = subprocess.run(
+            [TMUX, "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=env,
+            check=True,
+        )  # type: ignore[list-item]
+        return result.stdout
+
+    def keys(self, *keys: str) -> None:
+        self._run("send-keys", "-t", "main", *keys)
+
+    def type(self, text: str) -> None:
+        self._run("send-keys", "-t", "main", "-l", text)
+
+    def screen(self) -> str:
+        return self._run("capture-pane", "-p", "-t", "main")
+
+    def flag(self, name: str) -> str:
+        return self._run("display-message", "-p", "-t", "main", f"#{{{name}}}").strip()
+
+    def wait_for(self, check: Callable[[str], bool], what: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"never saw {what}; the screen was:\n{screen}")
+
+    def close(self) -> None:
+        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    if TMUX is None:
+        pytest.fail("tmux is needed for the end-to-end test (.ci/run installs it)")
+    if not LOOPVIZ.exists():
+        pytest.fail(f"the loopviz command is not installed next to {sys.executable}")
+    term = Terminal()
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def iteration(screen: str) -> int:
+    match = re.search(r"iteration (\d+)", screen)
+    assert match, screen
+    return int(match.group(1))
+
+
+def test_the_dashboard_runs_pauses_steps_and_quits_cleanly(terminal: Terminal) -> None:
+    terminal.type(f"{LOOPVIZ} --speed 2; echo loopviz-exited-$?")
+    terminal.keys("Enter")
+
+    # A newcomer sees all three panels moving within seconds.
+    screen = terminal.wait_for(
+        lambda s: "RUNNING" in s and "print_numbers" in s and "consumers" in s, "the dashboard"
+    )
+    for panel in ("Tasks", "Select", "Queue", "Output"):
+        assert panel in screen
+    assert terminal.flag("alternate_on") == "1"
+    first = iteration(screen)
+    terminal.wait_for(lambda s: iteration(s) > first, "the loop iterating")
+
+    # space pauses: the loop bar says so and the iteration count stands still.
+    terminal.keys("Space")
+    paused = terminal.wait_for(lambda s: "PAUSED" in s, "PAUSED")
+    time.sleep(0.5)
+    still = terminal.screen()
+    assert iteration(still) == iteration(paused)
+
+    # n runs exactly one loop iteration.
+    before = iteration(still)
+    terminal.keys("n")
+    stepped = terminal.wait_for(lambda s: iteration(s) == before + 1, "one more iteration")
+    assert "PAUSED" in stepped or "STEPPING" in stepped
+
+    # d takes the SMS consumer down; the queue panel says so.
+    terminal.keys("Space")
+    terminal.wait_for(lambda s: "RUNNING" in s, "running again")
+    terminal.keys("d")
+    terminal.wait_for(lambda s: "DOWN" in s, "the consumer down")
+    terminal.keys("d")
+    terminal.wait_for(lambda s: "DOWN" not in s and "▲ up" in s, "the consumer back up")
+
+    # q quits: the shell prompt is back, the alternate screen is gone, the cursor is visible.
+    terminal.keys("q")
+    after = terminal.wait_for(lambda s: "loopviz-exited-0" in s, "loopviz exit with status 0")
+    assert "RUNNING" not in after
+    assert terminal.flag("alternate_on") == "0"
+    assert terminal.flag("cursor_flag") == "1"
+    assert terminal.flag("mouse_any_flag") == "0"
+
+
+def test_too_small_a_terminal_says_how_large_it_must_be(terminal: Terminal) -> None:
+    terminal._run("resize-window", "-t", "main", "-x", "50", "-y", "14")
+    terminal.type(f"{LOOPVIZ}; echo loopviz-exited-$?")
+    terminal.keys("Enter")
+    screen = terminal.wait_for(lambda s: "at least" in s, "the too-small message")
+    assert "60x18" in screen.replace("\n", "")
+    terminal.keys("q")
+    terminal.wait_for(lambda s: "loopviz-exited-0" in s, "loopviz exit")
+
+
+def test_ctrl_c_quits_and_restores_the_terminal(terminal: Terminal) -> None:
+    terminal.type(f"{LOOPVIZ} tasks --variant blocking; echo loopviz-exited-$?")
+    terminal.keys("Enter")
+    terminal.wait_for(lambda s: "blocking_numbers" in s, "the blocking scene")
+    terminal.keys("C-c")
+    terminal.wait_for(lambda s: "loopviz-exited-0" in s, "loopviz exit after ctrl+c")
+    assert terminal.flag("alternate_on") == "0"
+
+
+def test_a_closed_terminal_stops_loopviz(terminal: Terminal, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    terminal.type(f"echo $$ > {pid_file}; exec {LOOPVIZ}")
+    terminal.keys("Enter")
+    terminal.wait_for(lambda s: "RUNNING" in s, "the dashboard")
+    pid = int(pid_file.read_text())
+    terminal.close()  # the terminal goes away: SIGHUP
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].strip()
+    if state.startswith("Z"):
+        return  # it exited; only its reaping is left to whoever adopted it
+    os.kill(pid, 9)
+    raise AssertionError(f"loopviz kept running after its terminal closed (state {state})")
