@@ -153,3 +153,32 @@ def test_unknown_kinds_are_ignored() -> None:
     state.apply(ev(0, 0.0, "queue.published", scene="queue"))
     state.apply(ev(1, 0.0, "brand_new_kind", fd=3))
     assert state == SelectorState()
+
+
+def test_a_reused_fd_number_starts_a_fresh_history() -> None:
+    from loopviz.models.selector import SelectorState
+    from loopviz.trace import Event
+
+    state = SelectorState()
+    state.apply(Event(0, 0.0, "fd_label", {"fd": 8, "label": "client#1"}))
+    state.apply(Event(1, 0.1, "fd_watch", {"fd": 8, "events": "r", "label": "client#1"}))
+    state.apply(
+        Event(
+            2,
+            0.2,
+            "after_io_wait",
+            {
+                "iteration": 1,
+                "ready_fds": [{"fd": 8, "events": "r", "label": "client#1"}],
+                "waited": 0.1,
+                "waited_wall": 0.1,
+                "timers_due": 0,
+            },
+        )
+    )
+    assert state.ready_count(8) == 1
+    state.apply(Event(3, 0.3, "fd_unwatch", {"fd": 8, "label": "client#1"}))
+    state.apply(Event(4, 0.4, "fd_label", {"fd": 8, "label": "client#2"}))
+    assert state.label(8) == "client#2"
+    assert state.ready_count(8) == 0
+    assert state.fds[8].last_ready is None

@@ -202,3 +202,57 @@ def test_events_are_strictly_ordered_and_steps_never_nest() -> None:
         elif e.kind == "after_task_step":
             assert running == e["task"]
             running = None
+
+
+def test_a_task_cancelled_in_its_last_step_is_reported_cancelled() -> None:
+    async def job() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        return 1
+
+    async def main() -> bool:
+        task = asyncio.create_task(job(), name="job")
+        await asyncio.wait([task])
+        return task.cancelled()
+
+    cancelled, events = run_traced(main)
+    assert cancelled
+    exit_event = next(e for e in kinds(events, "task_exited") if e["name"] == "job")
+    assert exit_event["outcome"] == "cancelled"
+
+
+def test_output_is_credited_to_whoever_printed_it() -> None:
+    async def worker() -> None:
+        print("from the task")
+        await asyncio.sleep(0)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(print, "from a plain callback")
+        await asyncio.create_task(worker(), name="worker")
+
+    _, events = run_traced(main)
+    printed = {e["text"]: e["name"] for e in kinds(events, "output")}
+    assert printed == {"from a plain callback\n": None, "from the task\n": "worker"}
+
+
+def test_blocking_literal_is_synchronous_code() -> None:
+    from loopviz.scenes.tasks import TasksScene
+    from loopviz.trace import EventStream, capture_output
+
+    loop = new_event_loop(speed=20)
+    stream = EventStream(loop)
+    scene = TasksScene(loop, "blocking-literal")
+    with (
+        capture_output(loop.tracer),
+        asyncio.Runner(loop_factory=lambda: loop) as runner,
+    ):
+        runner.run(scene.run())
+    events = stream.read()
+    text = "".join(e["text"] for e in kinds(events, "output"))
+    assert text.startswith("1 -> 2 -> 3 ->")  # all numbers first: no interleaving
+    assert text.index("26 ->") < text.index("a\n")
+    stalls = kinds(events, "loop_stalled")
+    assert [s["name"] for s in stalls] == ["print_numbers", "print_alphabet"]
+    assert all("time.sleep" in s["source"] for s in stalls)

@@ -61,6 +61,12 @@ class SessionModels:
             self.problems.append(SceneProblem(event["scene"], event["error"]))
         elif kind == "scene.finished":
             self.finished.append(event)
+            variant = event.get("variant")
+            took = event.get("took")
+            what = f"{event['scene']} {variant}" if variant else str(event["scene"])
+            if isinstance(took, int | float):
+                what += f" finished in {took:.2f} s of loop time"
+            self.output.append(OutputLine(event.t, "loopviz", what))
         elif kind == "select.call":
             self.raw_select_call = event
         elif kind == "select.returned":

@@ -119,7 +119,14 @@ class SelectorState:
         return info
 
     def _fd_label(self, event: Event, t: float) -> None:
-        self._fd(event["fd"], event.get("label"))
+        """A label names a new socket: an fd number the kernel reused starts a fresh history,
+        so client#3 never shows client#2's readiness."""
+        fd = event["fd"]
+        old = self.fds.get(fd)
+        label = event.get("label") or f"fd {fd}"
+        if old is None or old.label != label:
+            self.fds[fd] = FdInfo(fd, label, interest=old.interest if old else None,
+                                  history=deque(maxlen=self.history))
 
     def _fd_watch(self, event: Event, t: float) -> None:
         self._fd(event["fd"], event.get("label")).interest = event.get("events") or None

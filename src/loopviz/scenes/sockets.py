@@ -272,9 +272,14 @@ class SelectClient:
         errors: list[socket.socket],
         timeout: float,
     ) -> tuple[list[socket.socket], list[socket.socket], list[socket.socket]]:
-        """``select.select`` with ``timeout`` in loop seconds, recorded before and after."""
-        self.calls += 1
+        """``select.select`` with ``timeout`` in loop seconds, recorded before and after.
+
+        This thread is not the loop, so the loop's pause cannot stop it; it waits here instead
+        while the loop is paused, so a paused screen does not fill with empty selects."""
         scene = self.scene
+        while scene.loop.paused and not self._stopping.is_set():
+            time.sleep(0.02)
+        self.calls += 1
         wall_timeout = timeout / scene.speed  # real time is not dilated
         scene.emit(
             "select.call",

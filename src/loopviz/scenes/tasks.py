@@ -19,9 +19,16 @@ Variants:
     The same, but each pause is ``time.sleep(0.25)``: the loop thread itself sleeps, so the loop
     is frozen during every call, each call is a ``loop_stalled`` event, and the other task gets no
     turn until the sleeper returns. After each call the coroutine still awaits
-    ``asyncio.sleep(0)``, or one task would run all 26 items in a single step. Real ``time.sleep``
-    is not dilated, so the scene sleeps ``0.25 / speed`` wall seconds: 0.25 s of *loop* time at
-    every speed, and the lesson looks the same at 0.1x and at 20x.
+    ``asyncio.sleep(0)`` so that the other task can have its turn at all: the two still alternate,
+    but nothing overlaps any more, and the run takes 13 s, as long as ``sync``.
+``blocking-literal``
+    The notes' program with nothing changed but ``await asyncio.sleep(0.25)`` written as
+    ``time.sleep(0.25)``: with no ``await`` left, each task runs all 26 items in one step,
+    ``print_numbers`` first, then ``print_alphabet`` (two stalls of 6.5 s). Exactly the output and
+    the 13 s of ``sync``: async code that blocks is synchronous code.
+
+Real ``time.sleep`` is not dilated, so the blocking variants sleep ``0.25 / speed`` wall seconds:
+0.25 s of *loop* time at every speed, and the lesson looks the same at 0.1x and at 20x.
 """
 
 from __future__ import annotations
@@ -50,7 +57,13 @@ async def print_alphabet() -> None:
 class TasksScene(Scene):
     name = "tasks"
     title = "Tasks yielding control"
-    variants: ClassVar[tuple[str, ...]] = ("async", "sync", "compare", "blocking")
+    variants: ClassVar[tuple[str, ...]] = (
+        "async",
+        "sync",
+        "compare",
+        "blocking",
+        "blocking-literal",
+    )
 
     async def run(self) -> None:
         if self.variant == "async":
@@ -61,8 +74,10 @@ class TasksScene(Scene):
             async with asyncio.TaskGroup() as both:
                 both.create_task(self.run_async(), name="async group")
                 both.create_task(self.run_sync(), name="sync group")
-        else:
+        elif self.variant == "blocking":
             await self.run_blocking()
+        else:
+            await self.run_blocking_literal()
 
     async def run_async(self) -> None:
         started = asyncio.get_running_loop().time()
@@ -90,6 +105,27 @@ class TasksScene(Scene):
         self.emit(
             "scene.finished", variant="blocking", took=asyncio.get_running_loop().time() - started
         )
+
+    async def run_blocking_literal(self) -> None:
+        started = asyncio.get_running_loop().time()
+        task1 = asyncio.create_task(self.literal_numbers(), name="print_numbers")
+        asyncio.create_task(self.literal_alphabet(), name="print_alphabet")  # noqa: RUF006
+        await task1
+        self.emit(
+            "scene.finished",
+            variant="blocking-literal",
+            took=asyncio.get_running_loop().time() - started,
+        )
+
+    async def literal_numbers(self) -> None:
+        for i in range(1, 27):
+            print(i, "->", end=" ")
+            time.sleep(PAUSE / self.speed)  # was: await asyncio.sleep(0.25)
+
+    async def literal_alphabet(self) -> None:
+        for i in range(26):
+            print(chr(ord("a") + i))
+            time.sleep(PAUSE / self.speed)  # was: await asyncio.sleep(0.25)
 
     async def blocking_numbers(self) -> None:
         for i in range(1, 27):

@@ -90,8 +90,8 @@ class DilatedClock:
         if seconds <= 0:
             return
         with self._lock:
-            _, w0, rate = self._base
-            self._set_base((self.now() + seconds, w0, rate))
+            # Anchored at this instant: a stamp taken before the jump still reads the old time.
+            self._set_base((self.now() + seconds, time.monotonic(), self._base[2]))
 
     def wall_seconds(self, virtual_seconds: float | None) -> float | None:
         """How long a wait of ``virtual_seconds`` lasts in wall time at the current rate."""

@@ -69,7 +69,11 @@ class Decoder:
         self._next_raw = 0
         self._seq = 0
         self._last_t = 0.0
-        self._base = (0.0, 0.0, 1.0)
+        #: Clock bases ``(v0, w0, rate)`` in the order they took effect (w0 increasing): each
+        #: stamp is converted with the base in force when it was taken, not when it is decoded.
+        #: A stamp older than every known base (the first ones were dropped) extrapolates from
+        #: the earliest one known.
+        self._bases: list[tuple[float, float, float]] = []
         self._lines: dict[tuple[CodeType, int], tuple[str, str, str]] = {}
         self._handlers: dict[int, Callable[[tuple[Any, ...], float], None]] = {
             R.SPAWN: self._spawn,
@@ -108,14 +112,29 @@ class Decoder:
         return out
 
     def loop_time(self, wall: float) -> float:
-        """Loop time of a raw wall stamp; never earlier than the last event (see CLOCK_BASE)."""
-        v0, w0, rate = self._base
-        t = v0 + (wall - w0) * rate
-        return t if t > self._last_t else self._last_t
+        """Loop time of a raw wall stamp, by the clock base in force when it was taken."""
+        bases = self._bases
+        if not bases:
+            return 0.0
+        i = len(bases) - 1
+        while i > 0 and bases[i][1] > wall:
+            i -= 1
+        v0, w0, rate = bases[i]
+        return v0 + (wall - w0) * rate
 
     def set_clock_base(self, base: tuple[float, float, float]) -> None:
         """Adopt the clock's current base, after records that carried it were lost."""
-        self._base = base
+        self._add_base(base)
+
+    def _add_base(self, base: tuple[float, float, float]) -> None:
+        bases = self._bases
+        if bases and base[1] < bases[-1][1]:  # older than what we know (a late record): keep order
+            bases.append(base)
+            bases.sort(key=lambda b: b[1])
+        else:
+            bases.append(base)
+        if len(bases) > 64:
+            del bases[:-32]
 
     def _emit(self, t: float, kind: str, fields: dict[str, Any]) -> None:
         self._out.append(Event(self._seq, t, kind, fields))
@@ -300,4 +319,4 @@ class Decoder:
         self._emit(t, r[3], dict(r[4]))
 
     def _clock_base(self, r: tuple[Any, ...], t: float) -> None:
-        self._base = (r[3], r[4], r[5])  # internal: shapes loop time, is not itself an event
+        self._add_base((r[3], r[4], r[5]))  # internal: shapes loop time, not itself an event

@@ -9,6 +9,7 @@ frozen, virtual time stands still.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from loopviz.trace.clock import DilatedClock
@@ -18,15 +19,21 @@ TASK_STEP = "task step"
 
 
 class StepGate:
-    """Pause/step state machine shared by the loop thread and its controllers."""
+    """Pause/step state machine shared by the loop thread and its controllers.
+
+    Step requests queue up: five quick presses of ``n`` run five iterations, in order, even
+    when they all arrive before the loop thread wakes up.
+    """
 
     def __init__(self, clock: DilatedClock, wake: Callable[[], None]) -> None:
         self._clock = clock
         self._wake = wake
         self._cond = threading.Condition()
         self._paused = False
-        # What the pending step may still run: None, "iteration", "rest of iteration" or "task".
-        self._budget: str | None = None
+        #: Steps asked for and not started yet: ITERATION or TASK_STEP each.
+        self._requests: deque[str] = deque()
+        #: The step running now: "rest of iteration", TASK_STEP, or None.
+        self._running: str | None = None
         self._closed = False
         self.armed = False
         #: Where the loop thread is blocked right now (ITERATION / TASK_STEP), or None.
@@ -38,7 +45,7 @@ class StepGate:
 
     @property
     def stepping(self) -> bool:
-        return self._budget is not None
+        return self._running is not None or bool(self._requests)
 
     def pause(self) -> None:
         with self._cond:
@@ -49,13 +56,7 @@ class StepGate:
         self._wake()
 
     def resume(self) -> None:
-        with self._cond:
-            self._paused = False
-            self._budget = None
-            self.armed = False
-            self._clock.unfreeze()
-            self._cond.notify_all()
-        self._wake()
+        self._release(closing=False)
 
     def step(self) -> None:
         """Run exactly one loop iteration (the rest of the current one if stopped mid-way)."""
@@ -63,27 +64,31 @@ class StepGate:
 
     def step_task(self) -> None:
         """Run until the next task step ends."""
-        self._request("task")
+        self._request(TASK_STEP)
 
     def close(self) -> None:
         """Release the loop for good (shutdown): every checkpoint passes from now on."""
+        self._release(closing=True)
+
+    def _release(self, *, closing: bool) -> None:
         with self._cond:
-            self._closed = True
+            self._closed = self._closed or closing
             self._paused = False
-            self._budget = None
+            self._requests.clear()
+            self._running = None
             self.armed = False
             self._clock.unfreeze()
             self._cond.notify_all()
         self._wake()
 
-    def _request(self, budget: str) -> None:
+    def _request(self, kind: str) -> None:
         with self._cond:
             if self._closed:
                 return
             self._paused = True
             self.armed = True
             self._clock.freeze()
-            self._budget = budget
+            self._requests.append(kind)
             self._cond.notify_all()
         self._wake()
 
@@ -91,22 +96,24 @@ class StepGate:
 
     def at_iteration_start(self) -> None:
         with self._cond:
-            if self._budget == "rest of iteration":
-                self._budget = None  # the requested iteration is complete
+            if self._running == "rest of iteration":
+                self._running = None  # the requested iteration is complete
             self._wait(ITERATION)
-            if self._budget == ITERATION:
-                self._budget = "rest of iteration"
 
     def after_task_step(self) -> None:
         with self._cond:
-            if self._budget == "task":
-                self._budget = None  # the requested task step is complete
+            if self._running == TASK_STEP:
+                self._running = None  # the requested task step is complete
             self._wait(TASK_STEP)
-            if self._budget == ITERATION:
-                self._budget = "rest of iteration"
 
     def _wait(self, where: str) -> None:
-        while self._paused and self._budget is None and not self._closed:
+        """Block while paused with no step to run; then take the next requested step."""
+        while self._paused and self._running is None and not self._closed:
+            if self._requests:
+                kind = self._requests.popleft()
+                # An iteration asked for mid-way runs the rest of the current one.
+                self._running = "rest of iteration" if kind == ITERATION else TASK_STEP
+                break
             self.waiting_at = where
             self._cond.wait()
         self.waiting_at = None

@@ -12,6 +12,7 @@ import asyncio
 import asyncio.tasks
 import sys
 import threading
+import weakref
 from typing import Any
 
 from loopviz.trace.buffer import DEFAULT_CAPACITY
@@ -42,6 +43,7 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
         super().__init__(self._tracing_selector)
         self.gate = StepGate(self.clock, self._wake)
         self.tracer.gate = self.gate
+        self.tracer.cancel_pending = _cancel_pending
         self._tracing_selector.attach(
             self.gate,
             counts=self._counts,
@@ -107,6 +109,7 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
         tracer = self.tracer
         proxy = TracedCoroutine(coro, tracer, tracer.new_task_id())
         task = super().create_task(proxy, name=name, context=context, **kwargs)
+        proxy.task = weakref.ref(task)
         tracer.spawned(proxy.task_id, task, coro)
         return task
 
@@ -179,6 +182,11 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
 
     def _clock_event(self) -> None:
         self.tracer.clock_changed(self.clock.speed, self.gate.paused, self.gate.stepping)
+
+
+def _cancel_pending(task: asyncio.Task[Any]) -> bool:
+    """A cancel() that arrived while the task ran its last step: asyncio ends it cancelled."""
+    return bool(getattr(task, "_must_cancel", False))
 
 
 # On 3.11, asyncio.create_task() and TaskGroup.create_task() name the task only after

@@ -29,12 +29,14 @@ log = logging.getLogger("loopviz.trace")
 class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
     """Wraps the coroutine of one task; forwards everything, recording step boundaries."""
 
-    __slots__ = ("__weakref__", "_code", "_coro", "_tracer", "task_id")
+    __slots__ = ("__weakref__", "_code", "_coro", "_tracer", "task", "task_id")
 
     def __init__(self, coro: Any, tracer: Tracer, task_id: int) -> None:
         self._coro = coro
         self._tracer = tracer
         self.task_id = task_id
+        #: A weak reference to the task that drives this coroutine (set once it exists).
+        self.task: Any = None
         # The inline fast path needs a native coroutine of the user's own code.
         code = coro.cr_code if type(coro) is CoroutineType else None
         self._code = code if code is not None and is_user_code(code) else None
@@ -46,7 +48,7 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
         try:
             yielded = self._coro.send(value)
         except BaseException as exc:
-            tracer.step_failed(task_id, exc, started)
+            tracer.step_failed(task_id, exc, started, self.task)
             raise
         ended = _monotonic()
         code = self._code
@@ -97,7 +99,7 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
             else:  # pragma: no cover - the three-argument form is deprecated
                 yielded = self._coro.throw(typ, val, tb)
         except BaseException as exc:
-            tracer.step_failed(task_id, exc, started)
+            tracer.step_failed(task_id, exc, started, self.task)
             raise
         ended = _monotonic()
         code, lasti, await_code, await_arg = self._describe()

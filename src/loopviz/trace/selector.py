@@ -19,6 +19,8 @@ from loopviz.trace.records import AFTER_IO, BEFORE_IO
 from loopviz.trace.tracer import Tracer
 
 _monotonic = time.monotonic
+#: Wall seconds a jumping clock (stepping, virtual time) still waits for I/O in flight.
+STEP_GRACE = 0.02
 
 
 class TracingSelector(selectors.BaseSelector):
@@ -124,7 +126,7 @@ class TracingSelector(selectors.BaseSelector):
         if tracer.resync_requested:
             tracer.resync_requested = False
             snapshot = self.watched()
-        if tracer.pending_output:
+        if tracer.pending_output or tracer.loose_output:
             tracer.flush_output()
         started = _monotonic()
         tracer.append(
@@ -140,8 +142,14 @@ class TracingSelector(selectors.BaseSelector):
             )
         )
         if self.virtual_time or (gate is not None and gate.armed):
-            events = self._inner.select(0)
             jump = self.virtual_time or (gate is not None and gate.stepping)
+            grace = 0.0
+            if jump and timeout != 0 and len(self._inner.get_map()) > len(self._internal):
+                # Before jumping over a timer, give I/O already in flight (a reply on its way
+                # over loopback) the moment it needs, as the real wait would have.
+                wall = clock.wall_seconds(timeout)
+                grace = STEP_GRACE if wall is None else min(STEP_GRACE, wall)
+            events = self._inner.select(grace)
             # The loop's own wake-up byte (a control change) is no reason to stop the jump.
             if jump and timeout != 0 and all(key.fd in self._internal for key, _ in events):
                 if timeout is None:

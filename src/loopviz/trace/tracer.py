@@ -18,6 +18,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from loopviz.trace import records as R
@@ -68,10 +69,14 @@ class Tracer:
         self.special = False
         self.stall_sample: tuple[float, Any, int] | None = None
         self.pending_output: list[str] = []
+        self.loose_output: list[str] = []
         #: Set by the consumer after it lost events, so the next I/O wait repeats the fd map.
         self.resync_requested = True
         self.loop_thread_id: int | None = None
         self.gate: StepGate | None = None
+        #: Whether a task has a cancel() waiting that will end it cancelled (set by the loop,
+        #: which keeps asyncio's private attributes to itself).
+        self.cancel_pending: Callable[[Any], bool] = lambda task: False
         self._task_ids = itertools.count(1)
         self._clock = clock
         clock.on_change = self.clock_base
@@ -157,10 +162,16 @@ class Tracer:
         if gate is not None and gate.armed:
             gate.after_task_step()
 
-    def step_failed(self, task_id: int, exc: BaseException, started: float) -> None:
+    def step_failed(
+        self, task_id: int, exc: BaseException, started: float, task_ref: Any = None
+    ) -> None:
         """The step ended by raising: the task is finished (returned, failed or cancelled)."""
         ended = time.monotonic()
-        if isinstance(exc, StopIteration):
+        task = task_ref() if task_ref is not None else None
+        if isinstance(exc, StopIteration) and task is not None and self.cancel_pending(task):
+            # cancel() arrived during this last step: the task ends cancelled, not returned.
+            outcome, detail = "cancelled", ""
+        elif isinstance(exc, StopIteration):
             outcome, detail = "returned", _short_repr(exc.value)
         elif isinstance(exc, asyncio.CancelledError):
             outcome, detail = "cancelled", ""
@@ -193,12 +204,24 @@ class Tracer:
     # -- output, fds, scenes, clock ------------------------------------------------------------
 
     def write_output(self, text: str) -> None:
+        if self.current is None:  # printed by a plain callback, not a task: no task gets it
+            self.loose_output.append(text)
+            if "\n" in text:
+                self._flush_loose()
+            return
         self.pending_output.append(text)
         self.special = True
 
     def flush_output(self) -> None:
+        if self.loose_output:
+            self._flush_loose()
         if self.pending_output:
             self._flush_output(self.current)
+
+    def _flush_loose(self) -> None:
+        text = "".join(self.loose_output)
+        self.loose_output.clear()
+        self.append((R.OUTPUT, self.next_seq(), time.monotonic(), None, text))
 
     def _flush_output(self, task_id: int | None) -> None:
         text = "".join(self.pending_output)
