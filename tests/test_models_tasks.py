@@ -235,3 +235,30 @@ def test_property_one_runner_and_busy_plus_waiting_is_age(events: list[Event]) -
             end = task.finished_at if task.finished else table.now
             age = end - task.first_seen
             assert task.busy_at(end) + task.wait_at(end) == pytest.approx(age, abs=1e-9)
+
+
+def test_a_task_woken_by_its_timer_is_ready_before_it_runs() -> None:
+    """At the select after the timer fired, both sleepers' wake-ups are queued: ready."""
+    import asyncio
+    import contextlib
+    import io
+
+    from loopviz.models import TaskTable
+    from loopviz.scenes.tasks import TasksScene
+    from loopviz.trace import EventStream, new_event_loop
+
+    loop = new_event_loop(virtual_time=True)
+    stream = EventStream(loop)
+    scene = TasksScene(loop, "async")
+    with contextlib.redirect_stdout(io.StringIO()), asyncio.Runner(loop_factory=lambda: loop) as r:
+        r.run(scene.run())
+    table = TaskTable()
+    seen_ready = 0
+    for event in stream.read():
+        table.apply(event)
+        if event.kind == "before_io_wait" and event["ready_tasks"] and event.t > 0.2:
+            states = {task.name: task.state for task in table.rows()}
+            if states.get("print_numbers") == "ready":
+                assert states["print_alphabet"] == "ready"
+                seen_ready += 1
+    assert seen_ready >= 20  # once per round of the 26, before each pair of steps

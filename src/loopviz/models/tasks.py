@@ -226,6 +226,16 @@ class TaskTable:
         task.clear_await()
         self._finish(task, _OUTCOMES.get(task.outcome or "", DONE), t)
 
+    def _before_io_wait(self, event: Event, t: float) -> None:
+        """Tasks whose step or wake-up sits in the ready queue are ready: they run next."""
+        queued = event.get("ready_tasks")
+        if not queued:
+            return
+        for task_id in queued:
+            task = self.tasks.get(task_id)
+            if task is not None and task.state == WAITING:
+                task.enter(READY, t)
+
     def _loop_stalled(self, event: Event, t: float) -> None:
         task_id = event.get("task")
         task = self.tasks.get(task_id) if task_id is not None else None
@@ -239,4 +249,5 @@ _HANDLERS: dict[str, Callable[[TaskTable, Event, float], None]] = {
     E.AFTER_TASK_STEP: TaskTable._after_task_step,
     E.TASK_EXITED: TaskTable._task_exited,
     E.LOOP_STALLED: TaskTable._loop_stalled,
+    E.BEFORE_IO_WAIT: TaskTable._before_io_wait,
 }

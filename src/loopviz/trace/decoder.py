@@ -252,7 +252,7 @@ class Decoder:
         return fields
 
     def _before_io(self, r: tuple[Any, ...], t: float) -> None:
-        _, _, _, iteration, timeout, ready_len, timers_len, snapshot = r
+        _, _, _, iteration, timeout, ready_len, timers_len, snapshot, ready_tasks = r
         if snapshot is not None:
             self.fds = dict(snapshot)
         self._emit(
@@ -263,6 +263,7 @@ class Decoder:
                 "timeout": None if timeout is None else round(timeout, 6),
                 "fds": [self._fd_entry(fd, mask) for fd, mask in sorted(self.fds.items())],
                 "ready": ready_len,
+                "ready_tasks": None if ready_tasks is None else list(ready_tasks),
                 "timers": timers_len,
             },
         )

@@ -22,6 +22,9 @@ from loopviz.trace.proxy import TracedCoroutine
 from loopviz.trace.selector import TracingSelector
 from loopviz.trace.tracer import DEFAULT_STALL_THRESHOLD, StallWatchdog, Tracer, stall_limit
 
+#: Longest ready queue whose tasks ``before_io_wait`` names (see ``_ready_tasks``).
+READY_TASKS_LIMIT = 64
+
 
 class TracedEventLoop(asyncio.SelectorEventLoop):
     """A stock selector loop that reports what it does and runs on a dilated, steppable clock."""
@@ -47,6 +50,7 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
         self._tracing_selector.attach(
             self.gate,
             counts=self._counts,
+            ready_tasks=self._ready_tasks,
             due_timers=self._due_timers,
             internal_fds=frozenset({self._ssock.fileno()}),
         )
@@ -72,6 +76,23 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
 
     def _counts(self) -> tuple[int, int]:
         return len(self._ready), len(self._scheduled)
+
+    def _ready_tasks(self) -> tuple[int, ...] | None:
+        """Ids of the tasks whose step or wake-up is in the ready queue: they run next.
+
+        Read only while the queue is short (a teaching scene), so a loop with thousands of
+        ready callbacks pays nothing; None then means "not looked at"."""
+        ready = self._ready
+        if len(ready) > READY_TASKS_LIMIT:
+            return None
+        ids = []
+        for handle in ready:
+            owner = getattr(handle._callback, "__self__", None)
+            if isinstance(owner, asyncio.Task):
+                task_id = getattr(owner.get_coro(), "task_id", None)
+                if task_id is not None:
+                    ids.append(task_id)
+        return tuple(ids)
 
     def _due_timers(self, now: float) -> int:
         """How many live timers fire in this iteration: a walk of the heap's due top only."""

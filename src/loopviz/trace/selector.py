@@ -34,6 +34,7 @@ class TracingSelector(selectors.BaseSelector):
         self._clock = clock
         self._gate: StepGate | None = None
         self._counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        self._ready_tasks: Callable[[], tuple[int, ...] | None] = lambda: None
         self._due: Callable[[float], int] = lambda end: 0
         self._internal: frozenset[int] = frozenset()
         self._attached = False
@@ -45,12 +46,14 @@ class TracingSelector(selectors.BaseSelector):
         self,
         gate: StepGate,
         counts: Callable[[], tuple[int, int]],
+        ready_tasks: Callable[[], tuple[int, ...] | None],
         due_timers: Callable[[float], int],
         internal_fds: frozenset[int],
     ) -> None:
         """Start reporting; fds in ``internal_fds`` (the loop's self-pipe) are never shown."""
         self._gate = gate
         self._counts = counts
+        self._ready_tasks = ready_tasks
         self._due = due_timers
         self._internal = internal_fds
         self._attached = True
@@ -139,6 +142,7 @@ class TracingSelector(selectors.BaseSelector):
                 ready_len,
                 timers_len,
                 snapshot,
+                self._ready_tasks() if ready_len else (),
             )
         )
         if self.virtual_time or (gate is not None and gate.armed):
