@@ -112,11 +112,17 @@ class SceneRunner:
                 scene.interrupt()
             except Exception:  # pragma: no cover - stopping must go on whatever a scene does
                 log.exception("loopviz: interrupting scene %r failed", scene.name)
-        task = self._main_task
-        if task is not None and not loop.is_closed():
+        if not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed in the meantime
-                loop.call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(self._cancel_everything)
         return self.join(timeout)
+
+    def _cancel_everything(self) -> None:
+        """Cancel every task at once (on the loop thread): cancelling only the main task
+        reaches the scene's tasks one loop iteration at a time, and in the blocking demo every
+        iteration blocks."""
+        for task in asyncio.all_tasks(self.loop):
+            task.cancel()
 
     # -- control -------------------------------------------------------------------------------
 
@@ -144,6 +150,9 @@ class SceneRunner:
     # -- the loop thread -----------------------------------------------------------------------
 
     def _thread_main(self) -> None:
+        # Started: a loop paused from the start runs nothing until the first step, so waiting
+        # for the main task would freeze the caller.
+        self._started.set()
         with (
             capture_output(self.loop.tracer),
             asyncio.Runner(loop_factory=lambda: self.loop) as runner,
@@ -154,7 +163,6 @@ class SceneRunner:
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
         self._main_task = asyncio.current_task()
-        self._started.set()
         if self._stopping:
             return
         for item in self.schedule:

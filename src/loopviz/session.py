@@ -24,6 +24,18 @@ PUMP_LIMIT = 20_000
 FROZEN_AFTER = 0.15
 
 
+@dataclass(frozen=True)
+class Freeze:
+    """A task step holding the loop thread right now: for how long (wall s), which task."""
+
+    seconds: float = 0.0
+    task_id: int | None = None
+    task: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.seconds > 0
+
+
 @dataclass(frozen=True, slots=True)
 class OutputLine:
     t: float
@@ -91,7 +103,6 @@ class Session:
         self.models = SessionModels()
         self.events_seen = 0
         self.version = 0  # bumped whenever a pump applied events
-        self._step_seen_at: float | None = None
         self.runner = self._new_runner(paused)
 
     def _new_runner(self, paused: bool) -> SceneRunner:
@@ -113,7 +124,6 @@ class Session:
         self.runner.stop()
         self.models = SessionModels()
         self.events_seen = 0
-        self._step_seen_at = None
         self.version += 1
         self.runner = self._new_runner(paused)
         self.runner.start()
@@ -130,19 +140,29 @@ class Session:
             apply(event)
         self.events_seen += len(batch)
         self.version += 1
-        if self.models.core.loop.running_task is not None:
-            if self._step_seen_at is None:
-                self._step_seen_at = time.monotonic()
-        else:
-            self._step_seen_at = None
         return len(batch)
 
-    def frozen_for(self) -> float:
-        """Wall seconds the loop has been stuck inside one task step (0 if it is not)."""
-        if self._step_seen_at is None or self.paused:
-            return 0.0
-        stuck = time.monotonic() - self._step_seen_at
-        return stuck if stuck >= FROZEN_AFTER else 0.0
+    def freeze(self) -> Freeze:
+        """The task step holding the loop thread right now, if one has held it for a while.
+
+        A task step is recorded when it ends, so while a step blocks the loop thread
+        (``time.sleep`` in the blocking demo) no event says so yet: the live tracer does. Its
+        ``current`` / ``step_started`` are plain attributes the loop thread sets when a step
+        begins and clears when it ends; reading them from another thread is safe. A paused loop
+        waits at its gate between steps, so it is frozen only while a step runs on.
+        """
+        tracer = self.runner.loop.tracer
+        task_id = tracer.current
+        started = tracer.step_started
+        if not started:
+            return Freeze()
+        stuck = time.monotonic() - started
+        if stuck < FROZEN_AFTER:
+            return Freeze()
+        tasks = self.models.core.tasks
+        info = tasks.tasks.get(task_id) if task_id is not None else None
+        name = info.name if info is not None else (None if task_id is None else f"task {task_id}")
+        return Freeze(stuck, task_id, name)
 
     # -- control -------------------------------------------------------------------------------
 

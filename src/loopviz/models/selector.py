@@ -125,8 +125,12 @@ class SelectorState:
         old = self.fds.get(fd)
         label = event.get("label") or f"fd {fd}"
         if old is None or old.label != label:
-            self.fds[fd] = FdInfo(fd, label, interest=old.interest if old else None,
-                                  history=deque(maxlen=self.history))
+            self.fds[fd] = FdInfo(
+                fd,
+                label,
+                interest=old.interest if old else None,
+                history=deque(maxlen=self.history),
+            )
 
     def _fd_watch(self, event: Event, t: float) -> None:
         self._fd(event["fd"], event.get("label")).interest = event.get("events") or None

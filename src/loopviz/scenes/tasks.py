@@ -27,8 +27,9 @@ Variants:
     ``print_numbers`` first, then ``print_alphabet`` (two stalls of 6.5 s). Exactly the output and
     the 13 s of ``sync``: async code that blocks is synchronous code.
 
-Real ``time.sleep`` is not dilated, so the blocking variants sleep ``0.25 / speed`` wall seconds:
-0.25 s of *loop* time at every speed, and the lesson looks the same at 0.1x and at 20x.
+Real ``time.sleep`` is not dilated, so the blocking variants sleep ``self.wall(0.25)`` = ``0.25 /
+speed`` wall seconds: 0.25 s of *loop* time at every speed, and the lesson looks the same at 0.1x
+and at 20x. (Once the scenes are being stopped, ``wall`` returns 0 so that nothing blocks.)
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ class TasksScene(Scene):
         "blocking",
         "blocking-literal",
     )
+    _stopping = False
+
+    def wall(self, loop_seconds: float) -> float:
+        """Wall seconds that last ``loop_seconds`` of loop time at the current speed."""
+        return 0.0 if self._stopping else loop_seconds / self.speed
+
+    def interrupt(self) -> None:
+        """Stopping: the blocking variants stop blocking, so cancellation gets through."""
+        self._stopping = True
 
     async def run(self) -> None:
         if self.variant == "async":
@@ -120,21 +130,21 @@ class TasksScene(Scene):
     async def literal_numbers(self) -> None:
         for i in range(1, 27):
             print(i, "->", end=" ")
-            time.sleep(PAUSE / self.speed)  # was: await asyncio.sleep(0.25)
+            time.sleep(self.wall(PAUSE))  # was: await asyncio.sleep(0.25)
 
     async def literal_alphabet(self) -> None:
         for i in range(26):
             print(chr(ord("a") + i))
-            time.sleep(PAUSE / self.speed)  # was: await asyncio.sleep(0.25)
+            time.sleep(self.wall(PAUSE))  # was: await asyncio.sleep(0.25)
 
     async def blocking_numbers(self) -> None:
         for i in range(1, 27):
             print(i, "->", end=" ")
-            time.sleep(PAUSE / self.speed)  # blocks the loop thread: nothing else can run
+            time.sleep(self.wall(PAUSE))  # blocks the loop thread: nothing else can run
             await asyncio.sleep(0)
 
     async def blocking_alphabet(self) -> None:
         for i in range(26):
             print(chr(ord("a") + i))
-            time.sleep(PAUSE / self.speed)  # blocks the loop thread: nothing else can run
+            time.sleep(self.wall(PAUSE))  # blocks the loop thread: nothing else can run
             await asyncio.sleep(0)

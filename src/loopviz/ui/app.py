@@ -8,12 +8,19 @@ loop is paused, stepping, or frozen by a blocking call.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import signal
+import threading
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.geometry import Size
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from loopviz.runner import SceneSpec
@@ -25,6 +32,7 @@ from loopviz.ui.widgets import (
     LoopBar,
     NarrationLine,
     OutputPanel,
+    ProblemBar,
     QueuePanel,
     SelectPanel,
     TasksPanel,
@@ -36,6 +44,16 @@ NARROW_WIDTH = 100
 #: Smaller than this, nothing useful fits.
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 PANELS = ("tasks", "select", "queue")
+#: After SIGHUP: seconds the traced loop and then Textual get to shut down; the exit status.
+SIGHUP = getattr(signal, "SIGHUP", None)  # None on Windows
+HANG_UP_GRACE = 3.0
+HANG_UP_STATUS = 129  # 128 + SIGHUP, as a shell reports it
+#: The panel that shows each scene best (``loopviz sockets`` opens on the select panel).
+SCENE_PANEL = {"tasks": "tasks", "sockets": "select", "queue": "queue"}
+
+_SPEED = Binding.Group("speed")
+_CONSUMERS = Binding.Group("add/remove")
+_ZOOM = Binding.Group("zoom")
 
 
 class LoopvizApp(App[int]):
@@ -43,24 +61,26 @@ class LoopvizApp(App[int]):
 
     CSS_PATH = "loopviz.tcss"
     TITLE = "loopviz"
+    # The footer shows the keys in this order and cuts the last ones on a narrow terminal: the
+    # loop's keys first, the queue keys last (the queue panel repeats them). ``?`` lists them all.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_pause", "pause/run"),
+        Binding("space", "toggle_pause", "pause"),
         Binding("n,right", "step", "step"),
-        Binding("t", "step_task", "next task"),
-        Binding("plus,equals_sign", "faster", "faster", key_display="+"),
-        Binding("minus", "slower", "slower", key_display="-"),
-        Binding("1", "zoom('tasks')", "tasks", show=False),
-        Binding("2", "zoom('select')", "select", show=False),
-        Binding("3", "zoom('queue')", "queue", show=False),
-        Binding("0", "zoom('all')", "all panels", show=False),
-        Binding("d", "consumer_toggle", "consumer"),
-        Binding("a", "queue_action('add-consumer')", "add", show=False),
-        Binding("x", "queue_action('remove-consumer')", "remove", show=False),
-        Binding("b", "queue_action('burst')", "burst", show=False),
-        Binding("m", "queue_action('cycle-ack')", "ack mode"),
-        Binding("r", "restart", "restart"),
+        Binding("t", "step_task", "task"),
+        Binding("plus,equals_sign", "faster", "faster", key_display="+", group=_SPEED),
+        Binding("minus", "slower", "slower", key_display="-", group=_SPEED),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
+        Binding("r", "restart", "restart"),
+        Binding("1", "zoom('tasks')", "tasks", group=_ZOOM),
+        Binding("2", "zoom('select')", "select", group=_ZOOM),
+        Binding("3", "zoom('queue')", "queue", group=_ZOOM),
+        Binding("0", "zoom('all')", "all", group=_ZOOM),
+        Binding("d", "consumer_toggle", "consumer"),
+        Binding("a", "queue_action('add-consumer')", "add", group=_CONSUMERS),
+        Binding("x", "queue_action('remove-consumer')", "remove", group=_CONSUMERS),
+        Binding("b", "queue_action('burst')", "burst"),
+        Binding("m", "queue_action('cycle-ack')", "ack"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
@@ -78,8 +98,15 @@ class LoopvizApp(App[int]):
         self._theme_name = theme or DEFAULT_THEME
         self._frame_rate = frame_rate
         self._shown_version = -1
+        self._problems_told = 0
+        self._frozen_task: int | None = None
+        self.hang_up_timer: threading.Timer | None = None
+        self._quitting = False
         self._zoom = "all"
-        self._narrow_panel = focus if focus in PANELS else "tasks"
+        self._laid_out_for = Size(0, 0)
+        #: The panels this session has something for: no queue panel without the queue scene.
+        self.panels = tuple(p for p in PANELS if p != "queue" or session.has_scene("queue"))
+        self._narrow_panel = SCENE_PANEL.get(focus or "", "tasks")
         self.frames = 0
 
     # -- building --------------------------------------------------------------------------------
@@ -88,16 +115,18 @@ class LoopvizApp(App[int]):
         session = self.session
         with Vertical(id="dashboard"):
             yield LoopBar(session, id="loop-bar")
+            yield ProblemBar(session, id="problems")
             yield Static(id="tabs")
             with Horizontal(id="body"):
-                yield TasksPanel(session, id="tasks")
+                with Vertical(id="main"):
+                    yield TasksPanel(session, id="tasks")
+                    yield OutputPanel(session, id="output")
                 with Vertical(id="side"):
                     yield SelectPanel(session, id="select")
                     yield QueuePanel(session, id="queue")
             yield NarrationLine(session, id="narration")
-            yield OutputPanel(session, id="output")
         yield Static(id="too-small")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.register_theme(PROJECTOR)
@@ -105,20 +134,60 @@ class LoopvizApp(App[int]):
             self.notify(f"no theme {self._theme_name!r}; using {DEFAULT_THEME}", severity="warning")
             self._theme_name = DEFAULT_THEME
         self.theme = self._theme_name
-        if self.focus_scene == "queue":
-            self._zoom = "all"
+        self.dashboard.set_class("queue" not in self.panels, "-no-queue")
         self._apply_layout()
         self.session.start()
-        self.set_interval(1 / self._frame_rate, self.frame)
-        try:  # a closed terminal (SIGHUP) stops the loop and exits like q
-            import asyncio
-
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
-        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
-            pass
+        self._frame_timer = self.set_interval(1 / self._frame_rate, self.frame)
+        # A closed terminal (SIGHUP) stops the loop and exits (not on Windows; not off the
+        # main thread, as under a test runner).
+        if SIGHUP is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(SIGHUP, self._hang_up)
 
     async def on_unmount(self) -> None:
+        self._frame_timer.stop()
         self.session.stop()
+
+    async def action_quit(self) -> None:
+        """Stop the traced loop, then leave. Its tasks end while the app still owns the
+        terminal, so nothing they print on the way out lands on the shell; a task stuck in a
+        blocking call can take a moment, so the UI stays live meanwhile. q again leaves now."""
+        if self._quitting or not self.session.runner.running:
+            self.exit()
+            return
+        self._quitting = True
+        self.notify("stopping the traced loop… (q again leaves at once)", timeout=10)
+        self.run_worker(self._stop_and_exit, thread=True, group="quit")
+
+    def _stop_and_exit(self) -> None:
+        self.session.stop()
+        with contextlib.suppress(RuntimeError):  # the app already ended (q twice)
+            self.call_from_thread(self.exit)
+
+    def _hang_up(self) -> None:
+        """The terminal went away. Stop the traced loop first (its thread and sockets), then
+        exit. There is no terminal left to restore, and Textual's shutdown can block for good
+        writing to it (its writer queue is bounded and nothing drains it any more), so if the
+        app has not ended a few seconds later, the process leaves without it."""
+        self.session.stop(timeout=HANG_UP_GRACE)
+        timer = threading.Timer(HANG_UP_GRACE, os._exit, args=(HANG_UP_STATUS,))
+        timer.daemon = True
+        timer.start()
+        self.hang_up_timer = timer  # run_dashboard cancels it once the app has ended
+        self.exit(return_code=HANG_UP_STATUS)
+
+    def watch_theme(self, theme: str) -> None:
+        """The projector theme draws panel borders at full strength, not faded."""
+        self.set_class(theme == PROJECTOR.name, "-projector")
+
+    @property
+    def dashboard(self) -> Screen[object]:
+        """The screen with the panels (the help screen may be on top of it)."""
+        return self.screen_stack[0]
+
+    def _refresh_bar(self) -> None:
+        with contextlib.suppress(NoMatches, IndexError):  # IndexError: shutting down
+            self.dashboard.query_one("#loop-bar", LoopBar).refresh()
 
     # -- the frame -------------------------------------------------------------------------------
 
@@ -126,28 +195,57 @@ class LoopvizApp(App[int]):
         """Fold what the loop recorded, then refresh what changed (about 30 times a second)."""
         self.session.pump()
         self.frames += 1
-        changed = self.session.version != self._shown_version
-        if changed:
-            self._shown_version = self.session.version
-            for panel_id in ("#tasks", "#select", "#queue", "#narration", "#output"):
-                self.query_one(panel_id).refresh()
+        # Widgets are looked up each frame (cheap: by id), and a frame that finds none is
+        # skipped: the timer may tick once more while the app is shutting down.
+        try:
+            if self.size != self._laid_out_for:
+                self._apply_layout()
+            screen = self.dashboard
+            bar = screen.query_one("#loop-bar", LoopBar)
+            changed = self.session.version != self._shown_version
+            frozen_task = self.session.freeze().task_id
+            if frozen_task != self._frozen_task:  # a step started or stopped holding the loop
+                self._frozen_task = frozen_task
+                screen.query_one("#tasks").refresh()
+            if changed:
+                self._shown_version = self.session.version
+                for panel_id in ("#tasks", "#select", "#queue", "#narration", "#output"):
+                    screen.query_one(panel_id).refresh()
+                self._show_problems(screen.query_one("#problems", ProblemBar))
+        except (NoMatches, IndexError):  # IndexError: no screen left
+            return
         # The loop bar also shows wall-clock things (a freeze growing), so it redraws every frame.
-        self.query_one("#loop-bar").refresh()
+        bar.refresh()
+
+    def _show_problems(self, bar: ProblemBar) -> None:
+        """A failed scene gets the problem bar and one notification; the app keeps running."""
+        problems = self.session.models.problems
+        bar.set_class(bool(problems), "-shown")
+        bar.refresh()
+        if len(problems) < self._problems_told:  # restarted: the models started over
+            self._problems_told = 0
+        for problem in problems[self._problems_told :]:
+            self.notify(
+                problem.error, title=f"scene {problem.scene} failed", severity="error", timeout=8
+            )
+        self._problems_told = len(problems)
 
     # -- layout ----------------------------------------------------------------------------------
 
-    def on_resize(self) -> None:
-        self._apply_layout()
-
     def _apply_layout(self) -> None:
+        """Classes on the dashboard screen for the terminal's size, zoom and tab. The frame calls
+        it whenever ``self.size`` changed: an ``on_resize`` handler can run before the app's size
+        is updated (Textual applies it on a short timer), and then leaves the old layout."""
         width, height = self.size
-        screen = self.screen
+        self._laid_out_for = self.size
+        screen = self.dashboard
         too_small = width < MIN_WIDTH or height < MIN_HEIGHT
         screen.set_class(too_small, "-too-small")
         if too_small:
-            self.query_one("#too-small", Static).update(
-                f"loopviz needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT};\n"
-                f"this one is {width}x{height}. Enlarge it, or make the font smaller."
+            screen.query_one("#too-small", Static).update(
+                f"loopviz needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}\n"
+                f"(this one is {width}x{height}).\n\n"
+                "Enlarge the window or make the font smaller.\nq quits."
             )
         narrow = width < NARROW_WIDTH
         screen.set_class(narrow, "-narrow")
@@ -159,29 +257,33 @@ class LoopvizApp(App[int]):
                 f"[reverse] {i} {name} [/reverse]"
                 if name == self._narrow_panel
                 else f" {i} {name} "
-                for i, name in enumerate(PANELS, 1)
+                for i, name in enumerate(self.panels, 1)
             )
-            self.query_one("#tabs", Static).update(tabs + "   (widen to 100 columns for all)")
+            screen.query_one("#tabs", Static).update(
+                f"{tabs}   [dim](widen to {NARROW_WIDTH} columns for all)[/dim]"
+            )
 
     # -- actions: the loop -----------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
         self.session.toggle_pause()
-        self.query_one("#loop-bar").refresh()
+        self._refresh_bar()
 
     def action_step(self) -> None:
         self.session.step()
+        self._refresh_bar()
 
     def action_step_task(self) -> None:
         self.session.step_task()
+        self._refresh_bar()
 
     def action_faster(self) -> None:
         self.session.faster()
-        self.query_one("#loop-bar").refresh()
+        self._refresh_bar()
 
     def action_slower(self) -> None:
         self.session.slower()
-        self.query_one("#loop-bar").refresh()
+        self._refresh_bar()
 
     def action_restart(self) -> None:
         self.session.restart()
@@ -191,6 +293,9 @@ class LoopvizApp(App[int]):
     # -- actions: the view -----------------------------------------------------------------------
 
     def action_zoom(self, panel: str) -> None:
+        if panel != "all" and panel not in self.panels:
+            self.notify(f"the {panel} panel has no scene here (run: loopviz)", timeout=3)
+            return
         if panel == "all":
             self._zoom = "all"
         elif self.size.width < NARROW_WIDTH:
@@ -237,4 +342,6 @@ def run_dashboard(
         app.run()
     finally:
         session.stop()
+        if app.hang_up_timer is not None:  # ended in time after a hang-up: exit normally
+            app.hang_up_timer.cancel()
     return app.return_code or 0

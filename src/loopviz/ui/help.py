@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -62,39 +63,55 @@ KEYS: list[tuple[str, str, str]] = [
 ]
 
 
-def help_table() -> Table:
-    table = Table(box=None, expand=True, show_header=True, header_style="bold", pad_edge=False)
+def help_table(key_colour: str | None = None) -> Table:
+    """Two columns, so the text keeps its width at 80 columns: the key, then what it does (bold)
+    and, below, what it shows about the event loop."""
+    table = Table(box=None, expand=True, show_header=False, pad_edge=False, padding=(0, 1, 1, 0))
     table.add_column("key", no_wrap=True, width=10)
-    table.add_column("does", ratio=2)
-    table.add_column("what it shows", ratio=3)
+    table.add_column("does / shows", ratio=1)
     for key, does, teaches in KEYS:
-        table.add_row(Text(key, style="bold"), does, Text(teaches, style="italic"))
+        text = Text()
+        text.append(does, style="bold")
+        if teaches:
+            text.append("\n")
+            text.append(teaches, style="italic")
+        table.add_row(Text(key, style=Style(color=key_colour, bold=True)), text)
     return table
 
 
 class HelpScreen(ModalScreen[None]):
-    """Keys and what they teach. Any of escape, ? or q closes it."""
+    """Keys and what they teach. Any of escape, ? or q closes it; arrows and pages scroll it."""
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 90%; max-width: 110; height: auto; max-height: 90%;
-        border: thick $accent; background: $surface; padding: 1 2;
+        width: 90%; max-width: 100; height: auto; max-height: 90%;
+        border: thick $accent; background: $surface; padding: 0 2;
+        border-title-align: center; border-subtitle-align: center;
+        border-title-style: bold;
+    }
+    HelpScreen.-narrow > VerticalScroll {
+        width: 100%; max-height: 100%; padding: 0 1;
     }
     """
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "close", "close help"),
     ]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Static(Text("loopviz keys", style="bold"))
-            yield Static(help_table())
+        with VerticalScroll() as box:
+            box.border_title = "loopviz keys"
+            box.border_subtitle = "↑ ↓ PgUp PgDn scroll · esc, ? or q close"
+            yield Static(help_table(self.app.current_theme.accent))
             yield Static(
                 Text(
-                    "\nEverything on screen comes from the real asyncio loop: tasks are real "
+                    "Everything on screen comes from the real asyncio loop: tasks are real "
                     "tasks, fds are real sockets, the queue is a real broker on the loop.",
-                    style="dim",
+                    style="italic",
                 )
             )
 

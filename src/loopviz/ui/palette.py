@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.style import Style
+from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 
@@ -36,8 +37,8 @@ STATE_SYMBOL = {
     "ready": "●",
     "waiting": "○",
     "done": "✓",
-    "failed": "✗",
-    "cancelled": "⊘",
+    "failed": "×",
+    "cancelled": "∅",
 }
 
 
@@ -49,14 +50,21 @@ def palette_for(theme: Theme) -> Palette:
     accent = theme.accent or theme.secondary or primary
     foreground = theme.foreground or ("white" if theme.dark else "black")
     background = theme.background or ("black" if theme.dark else "white")
+    # Secondary text: the foreground two thirds of the way from the background. Terminals render
+    # "dim" anywhere from 40% to 70%; on a projector that can wash out, so mix it exactly.
+    try:
+        muted_colour = Color.parse(background).blend(Color.parse(foreground), 0.7).hex
+        muted = Style(color=muted_colour)
+    except ColorParseError:  # a theme with colour names Textual cannot parse
+        muted = Style(color=foreground, dim=True)
     return Palette(
         running=Style(color=background, bgcolor=success, bold=True),
         ready=Style(color=warning, bold=True),
         waiting=Style(color=primary),
-        done=Style(color=foreground, dim=True),
+        done=muted,
         failed=Style(color=error, bold=True),
         cancelled=Style(color=accent),
-        muted=Style(color=foreground, dim=True),
+        muted=muted,
         strong=Style(color=foreground, bold=True),
         highlight=Style(color=background, bgcolor=accent, bold=True),
         bar=Style(color=warning),

@@ -8,12 +8,20 @@ from loopviz.models.loop_state import LoopState
 from loopviz.ui.palette import Palette
 from loopviz.ui.widgets._panel import Panel
 
+#: Run states, each a word and a symbol (never colour alone). The symbols are plain BMP shapes
+#: that every monospace font has at one cell wide (no emoji presentation).
+RUNNING = " ▶ RUNNING "
+PAUSED = " ‖ PAUSED "
+STEPPING = " ‖ STEPPING… "
+FROZEN = " ■ FROZEN "
+
 
 def loop_bar_text(
     loop: LoopState,
     palette: Palette,
     *,
     paused: bool,
+    stepping: bool,
     speed: float,
     frozen_for: float,
     frozen_task: str | None,
@@ -21,23 +29,24 @@ def loop_bar_text(
     """Two lines: the run state and clock, then the iteration's phase and queues."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if frozen_for > 0:
-        who = f" in {frozen_task}" if frozen_task else ""
-        text.append(f" ■ FROZEN {frozen_for:4.1f}s{who} ", palette.warn)
+        text.append(f"{FROZEN}{frozen_for:.1f}s ", palette.warn)
+        if frozen_task:
+            text.append(f" in {frozen_task}: nothing else can run", palette.failed)
     elif paused:
-        state = " ⏸ STEPPING " if loop.stepping else " ⏸ PAUSED "
-        text.append(state, palette.highlight)
+        text.append(STEPPING if stepping else PAUSED, palette.highlight)
     else:
-        text.append(" ▶ RUNNING ", palette.running)
+        text.append(RUNNING, palette.running)
     text.append(f"  speed {speed:g}x", palette.strong)
-    text.append(f"   loop time {loop.now:7.2f}s", palette.muted)
-    text.append(f"   iteration {loop.iteration}", palette.strong)
+    text.append("  loop time ", palette.muted)
+    text.append(f"{loop.now:.2f}s", palette.strong)
+    text.append(f"  iteration {loop.iteration}", palette.strong)
     if loop.stalls:
-        text.append(f"   stalls {loop.stalls}", palette.failed)
+        text.append(f"  stalls {loop.stalls}", palette.failed)
     if loop.dropped:
-        text.append(f"   dropped events {loop.dropped}", palette.failed)
+        text.append(f"  dropped events {loop.dropped}", palette.failed)
     text.append("\n")
     phase = loop.phase or "starting"
-    text.append(" phase: ", palette.muted)
+    text.append(" phase ", palette.muted)
     text.append(phase, palette.strong)
     if phase == "wait in select":
         timeout = loop.select_timeout
@@ -45,8 +54,10 @@ def loop_bar_text(
             text.append(" (no timer: until I/O is ready)", palette.muted)
         else:
             text.append(f" (timeout {timeout:.3f}s)", palette.muted)
-    text.append(f"   ready queue {loop.ready}", palette.strong if loop.ready else palette.muted)
-    text.append(f"   timers {loop.timers}", palette.strong if loop.timers else palette.muted)
+    text.append("  ready queue ", palette.muted)
+    text.append(str(loop.ready), palette.strong)
+    text.append("  timers ", palette.muted)
+    text.append(str(loop.timers), palette.strong)
     if loop.next_deadline is not None:
         text.append(f" (next at {loop.next_deadline:.2f}s)", palette.muted)
     return text
@@ -54,19 +65,21 @@ def loop_bar_text(
 
 class LoopBar(Panel):
     DEFAULT_CSS = """
-    LoopBar { height: 2; border: none; padding: 0; background: $panel; }
+    LoopBar {
+        height: 2; border: none; padding: 0; background: $panel;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     def render(self) -> Text:
         session = self.session
-        loop = session.models.core.loop
-        frozen = session.frozen_for()
-        running = session.models.core.tasks.running_task() if frozen else None
+        freeze = session.freeze()
         return loop_bar_text(
-            loop,
+            session.models.core.loop,
             self.palette,
             paused=session.paused,
+            stepping=session.loop.gate.stepping,
             speed=session.speed,
-            frozen_for=frozen,
-            frozen_task=running.name if running else None,
+            frozen_for=freeze.seconds,
+            frozen_task=freeze.task,
         )

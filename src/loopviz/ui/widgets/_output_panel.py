@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -16,27 +17,31 @@ class OutputPanel(Panel):
     def on_mount(self) -> None:
         self.border_title = "Output"
 
-    def render(self) -> Table:
+    def render(self) -> RenderableType:
         palette = self.palette
-        lines = list(self.session.models.output)[-max(1, self.content_size.height) :]
-        problems = self.session.models.problems
+        height = max(1, self.content_size.height)
+        problems = self.session.models.problems[-2:]
+        parts: list[RenderableType] = []
+        for problem in problems:  # a failure is never cut: it wraps
+            line = Text(overflow="fold")
+            line.append(f"× {problem.scene} failed: ", palette.failed)
+            line.append(problem.error, palette.strong)
+            parts.append(line)
+        lines = list(self.session.models.output)[-max(1, height - len(problems)) :]
+        if not lines:
+            if not problems:
+                parts.append(Text("nothing printed yet", palette.muted))
+            return Group(*parts)
         table = Table.grid(padding=(0, 1), expand=True)
         table.add_column(width=6, justify="right", no_wrap=True)
         table.add_column(width=18, no_wrap=True, overflow="ellipsis")
         table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        for problem in problems[-2:]:
-            table.add_row(
-                "",
-                Text(f"{problem.scene} failed", palette.failed),
-                Text(problem.error, palette.failed),
-            )
-        if not lines and not problems:
-            table.add_row("", Text("nothing printed yet", palette.muted), "")
-        for line in lines[-max(1, self.content_size.height - len(problems[-2:])) :]:
+        for line in lines:
             shown = line.text.rstrip("\n").replace("\n", " ⏎ ")
             table.add_row(
                 Text(f"{line.t:6.2f}", palette.muted),
                 Text(line.task or "(loop)"),
                 Text(shown, palette.strong),
             )
-        return table
+        parts.append(table)
+        return Group(*parts)

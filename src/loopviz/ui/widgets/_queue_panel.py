@@ -12,9 +12,9 @@ from loopviz.ui.widgets._panel import Panel
 from loopviz.ui.widgets._select_panel import sparkline
 
 MODE_WORDS = {
-    "manual": "manual ack: at-least-once, redelivers what a dead consumer held",
-    "auto": "auto ack: acked on delivery, a dead consumer loses its message",
-    "none": "no queue: the API calls the SMS sender directly",
+    "manual": ("manual ack", "at-least-once: a dead consumer's messages are redelivered"),
+    "auto": ("auto ack", "acked on delivery: a dead consumer loses its message"),
+    "none": ("no queue", "the API calls the SMS sender directly; fails while it is down"),
 }
 
 
@@ -30,59 +30,61 @@ def bar(label: str, value: int, scale: int, width: int, style: object, palette: 
     return text
 
 
+def counters(items: list[tuple[str, int, bool]], palette: Palette) -> Text:
+    """``label value`` pairs; a value that means trouble is marked with ``!`` as well as colour."""
+    text = Text(overflow="fold")
+    for i, (label, value, bad) in enumerate(items):
+        if i:
+            text.append("  ")
+        text.append(f"{label} ", palette.muted)
+        text.append(f"{value}{'!' if bad else ''}", palette.failed if bad else palette.strong)
+    return text
+
+
 def queue_view(stats: QueueStats, palette: Palette, width: int) -> RenderableType:
+    """Most important first: a short panel cuts the last lines (the rates), not the counts."""
     if stats.started is None:
         return Text("the queue scene is not running (try: loopviz queue)", style=palette.muted)
     lines: list[RenderableType] = []
-    mode = Text(no_wrap=True, overflow="ellipsis")
+    name, meaning = MODE_WORDS.get(stats.mode, (stats.mode, ""))
+    mode = Text()
     mode.append("mode ", palette.muted)
-    mode.append(MODE_WORDS.get(stats.mode, stats.mode), palette.strong)
+    mode.append(name, palette.strong)
+    if meaning:
+        mode.append(f": {meaning}", palette.muted)
     lines.append(mode)
 
-    bar_width = max(6, min(40, width - 16))
+    bar_width = max(6, min(40, width - 13))
     scale = max(10, stats.ready, stats.unacked)
     lines.append(bar("ready", stats.ready, scale, bar_width, palette.bar, palette))
     lines.append(bar("unacked", stats.unacked, scale, bar_width, palette.bar_alt, palette))
 
-    waits = Text(no_wrap=True, overflow="ellipsis")
-    age = stats.oldest_ready_age()
-    waits.append("oldest ready waits ", palette.muted)
-    waits.append("-" if age is None else f"{age:.1f}s", palette.strong)
-    eta = stats.drain_eta
-    waits.append("   drains in ", palette.muted)
-    if stats.ready == 0:
-        waits.append("empty", palette.strong)
-    elif stats.consumers_up == 0:
-        waits.append("not draining: no consumer is up", palette.failed)
-    elif eta is None:
-        waits.append("not draining at this rate", palette.failed)
-    else:
-        waits.append(f"~{eta:.0f}s", palette.strong)
-    lines.append(waits)
+    lines.append(
+        counters(
+            [
+                ("published", stats.published, False),
+                ("acked", stats.acked, False),
+                ("redelivered", stats.redelivered, False),
+            ],
+            palette,
+        )
+    )
+    lines.append(
+        counters(
+            [
+                ("duplicates", stats.duplicates, stats.duplicates > 0),
+                ("lost", stats.lost, stats.lost > 0),
+                ("failed requests", stats.failed_requests, stats.failed_requests > 0),
+            ],
+            palette,
+        )
+    )
 
-    for group in (
-        (
-            ("published", stats.published, False),
-            ("acked", stats.acked, False),
-            ("redelivered", stats.redelivered, False),
-        ),
-        (
-            ("duplicates", stats.duplicates, stats.duplicates > 0),
-            ("lost", stats.lost, stats.lost > 0),
-            ("failed requests", stats.failed_requests, stats.failed_requests > 0),
-        ),
-    ):
-        counts = Text(no_wrap=True, overflow="ellipsis")
-        for label, value, bad in group:
-            counts.append(f"{label} ", palette.muted)
-            counts.append(f"{value}  ", palette.failed if bad else palette.strong)
-        lines.append(counts)
-
-    balance = Text(no_wrap=True, overflow="ellipsis")
+    balance = Text()
     if stats.balanced:
         balance.append("✓ balance holds: ", palette.lane)
     else:
-        balance.append(" ✗ BALANCE BROKEN ", palette.warn)
+        balance.append(" × BALANCE BROKEN ", palette.warn)
         balance.append(" ")
     balance.append(
         f"{stats.published} published = {stats.acked} acked + {stats.ready} ready"
@@ -91,26 +93,45 @@ def queue_view(stats: QueueStats, palette: Palette, width: int) -> RenderableTyp
     )
     lines.append(balance)
 
-    consumers = Text(no_wrap=True, overflow="ellipsis")
-    consumers.append("consumers ", palette.muted)
+    consumers = Text()
+    consumers.append("consumers", palette.muted)
     if not stats.consumers:
-        consumers.append("none", palette.failed)
+        consumers.append(" none", palette.failed)
     for view in stats.consumers.values():
         up = view.state != "down"
+        consumers.append("  ")
         consumers.append(
             f"#{view.id} {'▲ up' if up else '▼ DOWN'}", palette.strong if up else palette.failed
         )
-        consumers.append(f" {view.activity if up else ''}  ".replace("  ", " ", 1), palette.muted)
+        if up:
+            consumers.append(f" {view.activity}", palette.muted)
     lines.append(consumers)
 
-    spark_width = max(8, (width - 34) // 2)
+    waits = Text(no_wrap=True, overflow="ellipsis")
+    age = stats.oldest_ready_age()
+    waits.append("oldest waits ", palette.muted)
+    waits.append("-" if age is None else f"{age:.1f}s", palette.strong)
+    eta = stats.drain_eta
+    waits.append("  drains in ", palette.muted)
+    if stats.ready == 0:
+        waits.append("empty", palette.strong)
+    elif stats.consumers_up == 0:
+        waits.append("never: no consumer is up", palette.failed)
+    elif eta is None:
+        waits.append("never at this rate", palette.failed)
+    else:
+        waits.append(f"~{eta:.0f}s", palette.strong)
+    lines.append(waits)
+
+    # "publish " + spark + " 12.3/s  ack " + spark + " 12.3/s"
+    spark_width = max(4, min(30, (width - 27) // 2))
     rates = Text(no_wrap=True, overflow="crop")
     rates.append("publish ", palette.muted)
     rates.append(
         sparkline([float(n) for n in stats.series("publish", buckets=spark_width)], spark_width),
         palette.bar,
     )
-    rates.append(f" {stats.publish_rate:4.1f}/s   ack ", palette.muted)
+    rates.append(f" {stats.publish_rate:4.1f}/s  ack ", palette.muted)
     rates.append(
         sparkline([float(n) for n in stats.series("ack", buckets=spark_width)], spark_width),
         palette.lane,
@@ -129,7 +150,7 @@ class QueuePanel(Panel):
 
     def on_mount(self) -> None:
         self.border_title = "Queue"
-        self.border_subtitle = "d down/up  a add  x remove  b burst  m mode"
+        self.border_subtitle = "d down/up a add x remove b burst m ack"
 
     def render(self) -> RenderableType:
         return queue_view(self.session.models.queue, self.palette, self.content_size.width)

@@ -23,21 +23,35 @@ def sparkline(values: list[float], width: int) -> str:
     return "".join(SPARK[min(7, round(v / top * 7))] for v in values)
 
 
-def fd_table(selector: SelectorState, palette: Palette, now: float, *, max_rows: int) -> Table:
-    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, header_style="bold")
+def fd_table(
+    selector: SelectorState, palette: Palette, now: float, *, max_rows: int
+) -> RenderableType:
+    """A row per watched fd: its label, R/W interest, how often and when it was last ready."""
+    watched = selector.watched
+    if not watched:
+        return Text("no fds watched: nothing waits for I/O", style=palette.muted)
+    table = Table(
+        box=None,
+        expand=True,
+        pad_edge=False,
+        show_edge=False,
+        header_style="bold",
+        padding=(0, 1),
+        collapse_padding=True,
+    )
     table.add_column("fd", justify="right", width=3, no_wrap=True)
-    table.add_column("label", ratio=3, no_wrap=True, overflow="ellipsis")
+    table.add_column("label", ratio=3, min_width=8, no_wrap=True, overflow="ellipsis")
     table.add_column("watch", width=5, no_wrap=True)
     table.add_column("ready", justify="right", width=5, no_wrap=True)
-    table.add_column("last ready", ratio=2, no_wrap=True, overflow="ellipsis")
-    watched = selector.watched
-    for info in watched[:max_rows]:
+    table.add_column("last ready", ratio=2, min_width=10, no_wrap=True, overflow="ellipsis")
+    shown = watched[:max_rows] if len(watched) <= max_rows else watched[: max(0, max_rows - 1)]
+    for info in shown:
         interest = (info.interest or "").upper().replace("RW", "R W")
         if info.last_ready is None:
             last = Text("never", style=palette.muted)
         else:
             ago = max(0.0, now - info.last_ready)
-            last = Text(f"{ago:.1f}s ago ({info.last_ready_events})")
+            last = Text(f"{ago:.1f}s ago {(info.last_ready_events or '').upper()}")
         table.add_row(
             str(info.fd),
             info.label,
@@ -45,16 +59,14 @@ def fd_table(selector: SelectorState, palette: Palette, now: float, *, max_rows:
             str(info.ready_count),
             last,
         )
-    if len(watched) > max_rows:
-        table.add_row("", Text(f"… {len(watched) - max_rows} more", style=palette.muted))
-    if not watched:
-        table.add_row("", Text("no fds watched: nothing waits for I/O", style=palette.muted))
+    if len(shown) < len(watched):
+        table.add_row("", Text(f"… {len(watched) - len(shown)} more", style=palette.muted))
     return table
 
 
 def last_select(selector: SelectorState, palette: Palette) -> Text:
     call = selector.last_select
-    text = Text(no_wrap=True, overflow="ellipsis")
+    text = Text(overflow="fold")
     if call is None:
         return Text("no select call yet", style=palette.muted)
     timeout = "None (until I/O)" if call.timeout is None else f"{call.timeout:.3f}s"
@@ -127,5 +139,6 @@ class SelectPanel(Panel):
         thread = raw_select(models.raw_select_call, models.raw_select_returned, palette)
         if thread is not None:
             parts.append(thread)
-        rows = max(1, height - len(parts) - 3)
+        lines = len(parts) + 1  # the last select call takes two lines
+        rows = max(1, height - lines - 1)  # the table's header takes one
         return Group(fd_table(selector, palette, models.core.loop.now, max_rows=rows), *parts)

@@ -7,8 +7,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from loopviz.models.tasks import TaskTable
-from loopviz.models.timeline import Timeline
+from loopviz.models.tasks import TaskInfo, TaskTable
+from loopviz.models.timeline import Lane, Timeline
 from loopviz.ui.palette import STATE_SYMBOL, Palette
 from loopviz.ui.widgets._panel import Panel
 
@@ -27,75 +27,159 @@ def _seconds(value: float) -> str:
     return f"{value * 1000:.0f}ms"
 
 
-def tasks_table(tasks: TaskTable, palette: Palette, width: int, *, max_rows: int) -> Table:
-    """The task rows; on a narrow panel the timing columns go first."""
-    wide = width >= 90
-    roomy = width >= 70
-    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("state", no_wrap=True, width=11)
-    table.add_column("task", no_wrap=True, ratio=3, min_width=12, overflow="ellipsis")
-    table.add_column("awaits", no_wrap=True, ratio=3, min_width=10, overflow="ellipsis")
-    table.add_column("suspended at", no_wrap=True, ratio=6, overflow="ellipsis")
-    if roomy:
+#: Panel widths (content columns) from which the extra columns appear.
+STEPS_FROM = 64
+TIMES_FROM = 96
+#: How the columns give way on a narrow panel, in order: (column, down to this width) until the
+#: suspended source line has ``code`` columns. Task names and what they await are short and say
+#: the most, so they keep their width longest.
+SQUEEZE = (
+    ("awaits", 12, 16),
+    ("name", 14, 16),
+    ("awaits", 8, 10),
+    ("name", 8, 10),
+)
+
+
+def _state_cell(state: str) -> str:
+    return f"{STATE_SYMBOL.get(state, ' ')} {state}"
+
+
+def column_widths(rows: list[TaskInfo], width: int, extras_w: int) -> tuple[int, int, int]:
+    """Widths of the state, task and awaits columns: as wide as their longest entry (within
+    bounds), squeezed as ``SQUEEZE`` says when the panel is narrow."""
+    state_w = max([len("state")] + [len(_state_cell(task.state)) for task in rows])
+    widths = {
+        "name": min(20, max([4] + [len(task.name) for task in rows])),
+        "awaits": min(
+            18, max([6] + [len(task.awaits or task.outcome or task.state) for task in rows])
+        ),
+    }
+    avail = width - 3 - state_w - extras_w  # three one-column gaps
+
+    for column, floor, code in SQUEEZE:
+        short = code - (avail - widths["name"] - widths["awaits"])
+        if short > 0:
+            widths[column] = max(min(floor, widths[column]), widths[column] - short)
+    return state_w, widths["name"], widths["awaits"]
+
+
+def pick_rows(rows: list[TaskInfo], max_rows: int) -> list[TaskInfo]:
+    """All the rows if they fit; else the liveliest (running, ready, then the most stepped),
+    still in the order the tasks appeared, so rows do not jump about."""
+    if len(rows) <= max_rows:
+        return rows
+    rank = {"running": 0, "ready": 1, "waiting": 2}
+    keep = sorted(
+        range(len(rows)),
+        key=lambda i: (rank.get(rows[i].state, 3), -rows[i].steps, i),
+    )[: max(0, max_rows)]
+    return [rows[i] for i in sorted(keep)]
+
+
+def tasks_table(
+    tasks: TaskTable,
+    palette: Palette,
+    width: int,
+    *,
+    max_rows: int,
+    frozen: int | None = None,
+) -> Table:
+    """The task rows, the running one highlighted. The suspended source line comes before its
+    file and line number, so on a narrow panel the location is cut, not the code. ``frozen``
+    is a task whose step is holding the loop right now: it is shown running, blocking."""
+    rows = pick_rows(tasks.rows(), max_rows)
+    extras = 3 if width >= TIMES_FROM else 1 if width >= STEPS_FROM else 0
+    extras_w = {0: 0, 1: 6, 3: 20}[extras]
+    state_w, name_w, awaits_w = column_widths(rows, width, extras_w)
+    table = Table(
+        box=None,
+        expand=True,
+        pad_edge=False,
+        show_edge=False,
+        header_style="bold",
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    table.add_column("state", no_wrap=True, width=state_w)
+    table.add_column("task", no_wrap=True, width=name_w, overflow="ellipsis")
+    table.add_column("awaits", no_wrap=True, width=awaits_w, overflow="ellipsis")
+    table.add_column("suspended at", no_wrap=True, ratio=1, overflow="ellipsis")
+    if extras >= 1:
         table.add_column("steps", justify="right", no_wrap=True, width=5)
-    if wide:
+    if extras >= 3:
         table.add_column("busy", justify="right", no_wrap=True, width=6)
         table.add_column("waiting", justify="right", no_wrap=True, width=7)
-    rows = tasks.rows()
-    # Show the live tasks first when there is no room for all; the finished ones fade out.
-    if len(rows) > max_rows:
-        live = [task for task in rows if not task.finished]
-        rows = (live + [task for task in rows if task.finished])[:max_rows]
     for task in rows:
-        style = palette.state(task.state)
-        symbol = STATE_SYMBOL.get(task.state, " ")
-        state = Text(f"{symbol} {task.state}", style=style)
-        row_style = palette.strong if task.state == "running" else None
-        if task.finished:
+        blocking = task.id == frozen
+        shown_state = "running" if blocking else task.state
+        state = Text(_state_cell(shown_state), style=palette.state(shown_state))
+        running = shown_state == "running"
+        if blocking:
+            awaits = Text("(blocks)", style=palette.failed)
+            where = Text("in a blocking call: the loop is frozen", style=palette.failed)
+        elif task.finished:
             awaits = Text(task.outcome or task.state, style=palette.muted)
             where = Text(task.detail or "", style=palette.muted)
         else:
             awaits = Text(task.awaits or "", style=palette.strong if task.awaits else palette.muted)
             where = Text()
             if task.source:
-                where.append(f"{task.line} ", style=palette.muted)
                 where.append(task.source, style=palette.strong)
+                where.append(f"  {task.line}", style=palette.muted)
             elif task.state == "ready":
-                where.append("not started yet", style=palette.muted)
-        cells: list[RenderableType] = [state, Text(task.name), awaits, where]
-        if roomy:
+                where.append("not started", style=palette.muted)
+        name = Text(task.name, style=palette.highlight if running else palette.strong)
+        cells: list[RenderableType] = [state, name, awaits, where]
+        if extras >= 1:
             cells.append(str(task.steps))
-        if wide:
+        if extras >= 3:
             cells += [_seconds(task.busy_at(tasks.now)), _seconds(task.wait_at(tasks.now))]
-        table.add_row(*cells, style=row_style)
+        table.add_row(*cells)
     if not rows:
         table.add_row(Text("no tasks yet", style=palette.muted))
     return table
 
 
-def lanes(timeline: Timeline, palette: Palette, width: int, *, max_lanes: int) -> Text:
-    """One line per task: where it ran (█) in the window, and where the loop stalled (▓)."""
+def recent_lanes(timeline: Timeline) -> list[Lane]:
+    """The lanes with something to show in the window (all of them before anything ran); the
+    ones that ran more than once come first (a task that only started another is less to see),
+    each group in the order the tasks appeared."""
     t_now = timeline.now
-    recent = [
-        lane
-        for lane in timeline.rows()
-        if lane.running_since is not None or lane.spans(t_now - LANE_WINDOW, t_now)
-    ]
-    rows = (recent or timeline.rows())[:max_lanes]
+    runs: dict[int, int] = {}
+    for lane in timeline.rows():
+        spans = len(lane.spans(t_now - LANE_WINDOW, t_now))
+        if spans:
+            runs[lane.task] = spans
+    if not runs:
+        return timeline.rows()
+    recent = [lane for lane in timeline.rows() if lane.task in runs]
+    return sorted(recent, key=lambda lane: runs[lane.task] < 2)
+
+
+def lanes(timeline: Timeline, palette: Palette, width: int, *, max_lanes: int) -> Text:
+    """One line per task: where it ran (█) in the window, and where it froze the loop (▓)."""
+    rows = recent_lanes(timeline)[: max(0, max_lanes)]
     name_width = min(18, max((len(lane.name) for lane in rows), default=4)) + 1
-    cells = max(10, width - name_width - 1)
+    cells = max(10, width - name_width)
     t1 = timeline.now
     t0 = t1 - min(LANE_WINDOW, timeline.window)
     stalls = timeline.stall_cells(t0, t1, cells)
-    text = Text(no_wrap=True, overflow="crop")
-    text.append(f"{'':{name_width}}", palette.muted)
-    text.append(f"when each task ran, last {t1 - t0:g}s of loop time", palette.muted)
-    text.append(f" (now {t1:.2f}s)".rjust(max(0, cells - 38)), palette.muted)
+    text = Text(no_wrap=True, overflow="ellipsis")
+    header = f"{t1 - t0:g}s of loop time to {t1:.2f}s  "
+    legend = len(LANE_RUN + " ran  " + LANE_STALL + " blocked")
+    if name_width + len(header) + legend <= width:  # over the lanes if it fits, else from the left
+        text.append(" " * name_width)
+    text.append(header, palette.muted)
+    text.append(LANE_RUN, palette.lane)
+    text.append(" ran  ", palette.muted)
+    text.append(LANE_STALL, palette.failed)
+    text.append(" blocked", palette.muted)
     for lane in rows:
         text.append("\n")
         name = lane.name if len(lane.name) < name_width else lane.name[: name_width - 2] + "…"
         running = timeline.running == lane.task
-        text.append(f"{name:<{name_width}}", palette.strong if running else None)
+        text.append(f"{name:<{name_width}}", palette.highlight if running else palette.strong)
         marks = timeline.lane_cells(lane.task, t0, t1, cells)
         for ran, stalled in zip(marks, stalls, strict=True):
             if ran and stalled:
@@ -116,17 +200,27 @@ class TasksPanel(Panel):
 
     def on_mount(self) -> None:
         self.border_title = "Tasks"
-        self.border_subtitle = "▶ running  ● ready  ○ waiting  ✓ done"
+        self.border_subtitle = "▶ running  ● ready  ○ waiting  ✓ done  × failed"
 
     def render(self) -> RenderableType:
         core = self.session.models.core
         palette = self.palette
         width = self.content_size.width
         height = self.content_size.height
-        lane_lines = min(8, max(2, height // 3))
-        table_rows = max(2, height - lane_lines - 3)
-        return Group(
-            tasks_table(core.tasks, palette, width, max_rows=table_rows),
-            Text(""),
-            lanes(core.timeline, palette, width, max_lanes=lane_lines - 1),
-        )
+        table_need = len(core.tasks.rows()) + 1  # with its header
+        lanes_need = len(recent_lanes(core.timeline)) + 1
+        gap = table_need + 1 + lanes_need <= height
+        if gap:
+            table_rows, lane_rows = table_need, height - table_need - 1
+        else:  # share: the lanes keep a third (at least their header and two lanes)
+            lane_rows = min(lanes_need, max(3, height // 3))
+            table_rows = max(2, min(table_need, height - lane_rows))
+            lane_rows = max(lane_rows, height - table_rows)
+        freeze = self.session.freeze()
+        parts: list[RenderableType] = [
+            tasks_table(core.tasks, palette, width, max_rows=table_rows - 1, frozen=freeze.task_id)
+        ]
+        if gap:
+            parts.append(Text(""))
+        parts.append(lanes(core.timeline, palette, width, max_lanes=lane_rows - 1))
+        return Group(*parts)
