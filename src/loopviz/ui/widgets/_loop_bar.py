@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from loopviz.models.loop_state import LoopState
+from loopviz.trace.gate import ITERATION, TASK_STEP
 from loopviz.ui.palette import Palette
 from loopviz.ui.widgets._panel import Panel
 
@@ -25,6 +26,7 @@ def loop_bar_text(
     speed: float,
     frozen_for: float,
     frozen_task: str | None,
+    held_at: str | None = None,
 ) -> Text:
     """Two lines: the run state and clock, then the iteration's phase and queues."""
     text = Text(no_wrap=True, overflow="ellipsis")
@@ -34,6 +36,10 @@ def loop_bar_text(
             text.append(f" in {frozen_task}: nothing else can run", palette.failed)
     elif paused:
         text.append(STEPPING if stepping else PAUSED, palette.highlight)
+        if held_at == ITERATION:
+            text.append(f" before iteration {loop.iteration + 1}", palette.strong)
+        elif held_at == TASK_STEP:
+            text.append(" after a task step", palette.strong)
     else:
         text.append(RUNNING, palette.running)
     text.append(f"  speed {speed:g}x", palette.strong)
@@ -82,4 +88,5 @@ class LoopBar(Panel):
             speed=session.speed,
             frozen_for=freeze.seconds,
             frozen_task=freeze.task,
+            held_at=session.loop.gate.waiting_at,
         )
