@@ -117,3 +117,23 @@ def test_a_failed_run_keeps_the_previous_file(
 def test_python_dash_m_and_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("loopviz ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "speed", "paused", "theme"),
+    [
+        (["--speed", "2", "tasks"], 2.0, False, None),
+        (["tasks", "--speed", "2"], 2.0, False, None),
+        (["--paused", "--theme", "loopviz-projector", "queue"], 1.0, True, "loopviz-projector"),
+        (["sockets", "--paused", "--theme", "textual-light"], 1.0, True, "textual-light"),
+        (["--speed", "4", "record", "tasks", "-o", "x.jsonl"], 4.0, False, None),
+        (["record", "tasks", "-o", "x.jsonl", "--speed", "5"], 5.0, False, None),
+    ],
+)
+def test_options_before_or_after_the_command(
+    argv: list[str], speed: float, paused: bool, theme: str | None
+) -> None:
+    from loopviz.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.speed, args.paused, args.theme) == (speed, paused, theme)

@@ -79,8 +79,13 @@ def _scheduled(text: str) -> tuple[float, str]:
 
 def _add_scene_options(parser: argparse.ArgumentParser, *, scene: str | None) -> None:
     parser.add_argument("--variant", help="which variant of the scene to run (see the README)")
+    # SUPPRESS: written after the command it sets the speed; not written, the value given
+    # before the command (loopviz --speed 2 tasks) stands.
     parser.add_argument(
-        "--speed", type=_speed, default=1.0, help="loop clock speed, 0.05 to 20 (default 1)"
+        "--speed",
+        type=_speed,
+        default=argparse.SUPPRESS,
+        help="loop clock speed, 0.05 to 20 (default 1)",
     )
     if scene in (None, "queue"):
         parser.add_argument(
@@ -136,8 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SCENE_PATHS:
         one = commands.add_parser(name, help=f"open the dashboard on the {name} scene")
         _add_scene_options(one, scene=name)
-        one.add_argument("--paused", action="store_true", help="start paused")
-        one.add_argument("--theme", help="colour theme")
+        one.add_argument(
+            "--paused", action="store_true", default=argparse.SUPPRESS, help="start paused"
+        )
+        one.add_argument("--theme", default=argparse.SUPPRESS, help="colour theme")
     return parser
 
 
