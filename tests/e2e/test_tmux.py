@@ -93,7 +93,7 @@ def terminal() -> Iterator[Terminal]:
 
 
 def iteration(screen: str) -> int:
-    match = re.search(r"iteration (\d+)", screen)
+    match = re.search(r"(?<!before )iteration (\d+)", screen)  # the counter, not "before ..."
     assert match, screen
     return int(match.group(1))
 

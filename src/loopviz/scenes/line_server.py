@@ -50,6 +50,22 @@ def listen_socket(scene: Scene, label: str = "server listen") -> socket.socket:
     return sock
 
 
+def announce_listening(scene: Scene, listen: socket.socket, runs_on: str, delay: float) -> Address:
+    """Emit ``sockets.listening`` for a bound listening socket; return its address."""
+    host, port = listen.getsockname()
+    server_event(
+        scene,
+        "sockets.listening",
+        listen.fileno(),
+        "server listen",
+        host=host,
+        port=port,
+        runs_on=runs_on,
+        delay=delay,
+    )
+    return host, port
+
+
 def fd_fields(fd: int, label: str) -> dict[str, Any]:
     return {"fd": fd, "label": label}
 
@@ -120,17 +136,7 @@ class ThreadedLineServer:
     async def __aenter__(self) -> Address:
         listen = self._listen = listen_socket(self.scene)
         listen.settimeout(POLL)  # accept() wakes up to look at the stop flag
-        host, port = listen.getsockname()
-        server_event(
-            self.scene,
-            "sockets.listening",
-            listen.fileno(),
-            "server listen",
-            host=host,
-            port=port,
-            runs_on="thread",
-            delay=self.delay,
-        )
+        host, port = announce_listening(self.scene, listen, "thread", self.delay)
         self._thread = AwaitableThread("sockets line server", self._serve, self._stop.set)
         self._thread.start()
         return host, port
@@ -214,17 +220,7 @@ class LoopLineServer:
     async def __aenter__(self) -> Address:
         listen = self._listen = listen_socket(self.scene)
         listen.setblocking(False)
-        host, port = listen.getsockname()
-        server_event(
-            self.scene,
-            "sockets.listening",
-            listen.fileno(),
-            "server listen",
-            host=host,
-            port=port,
-            runs_on="loop",
-            delay=self.delay,
-        )
+        host, port = announce_listening(self.scene, listen, "loop", self.delay)
         self._task = asyncio.create_task(self._serve(listen), name="server accept")
         return host, port
 
