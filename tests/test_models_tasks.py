@@ -262,3 +262,63 @@ def test_a_task_woken_by_its_timer_is_ready_before_it_runs() -> None:
                 assert states["print_alphabet"] == "ready"
                 seen_ready += 1
     assert seen_ready >= 20  # once per round of the 26, before each pair of steps
+
+
+def test_a_task_whose_exit_was_dropped_is_closed_at_the_resync() -> None:
+    """The buffer overflows while a task finishes; the loop's re-sync says it is gone."""
+    import asyncio
+
+    from loopviz.models import TaskTable
+    from loopviz.trace import EventStream, new_event_loop
+
+    async def short(release: asyncio.Event) -> None:
+        await release.wait()
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        release = asyncio.Event()
+        task = asyncio.create_task(short(release), name="short")
+        await asyncio.sleep(0)
+        gate.set()  # the consumer reads now: "short" is known and still waiting
+        while not reader_done.is_set():
+            await asyncio.sleep(0.001)
+        release.set()
+        await task
+        for _ in range(300):  # overflow the 64-record buffer: short's exit is lost
+            await asyncio.sleep(0)
+        second_gate.set()  # the consumer reads, sees the gap and asks for a re-sync
+        while not second_read.is_set():
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)  # the next select carries it
+
+    import threading
+
+    gate, reader_done = threading.Event(), threading.Event()
+    second_gate, second_read = threading.Event(), threading.Event()
+    loop = new_event_loop(capacity=64)
+    stream = EventStream(loop)
+    table = TaskTable()
+    seen: list = []
+
+    def reader() -> None:
+        gate.wait(5)
+        table.apply_all(stream.read())
+        reader_done.set()
+        second_gate.wait(5)
+        seen.extend(stream.read())
+        second_read.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    with asyncio.Runner(loop_factory=lambda: loop) as runner:
+        runner.run(main())
+    thread.join()
+    assert [t.state for t in table.rows() if t.name == "short"] == ["waiting"]
+    events = seen + stream.read()
+    assert any(e.kind == "events_dropped" for e in events)
+    assert not any(e.kind == "task_exited" and e["name"] == "short" for e in events)
+    table.apply_all(events)
+    short_task = next(t for t in table.rows() if t.name == "short")
+    assert short_task.state == "done"
+    assert short_task.outcome == "ended (its exit event was lost)"

@@ -227,7 +227,16 @@ class TaskTable:
         self._finish(task, _OUTCOMES.get(task.outcome or "", DONE), t)
 
     def _before_io_wait(self, event: Event, t: float) -> None:
-        """Tasks whose step or wake-up sits in the ready queue are ready: they run next."""
+        """Tasks whose step or wake-up sits in the ready queue are ready: they run next. After
+        lost events the loop also lists its live tasks: any other task has ended unseen."""
+        live = event.get("live_tasks")
+        if live is not None:
+            alive = set(live)
+            for task in list(self.tasks.values()):
+                if not task.finished and task.id not in alive:
+                    task.outcome = task.outcome or "ended (its exit event was lost)"
+                    task.clear_await()
+                    self._finish(task, DONE, t)
         queued = event.get("ready_tasks")
         if not queued:
             return

@@ -253,8 +253,11 @@ class Decoder:
 
     def _before_io(self, r: tuple[Any, ...], t: float) -> None:
         _, _, _, iteration, timeout, ready_len, timers_len, snapshot, ready_tasks = r
+        live_tasks = None
         if snapshot is not None:
-            self.fds = dict(snapshot)
+            fds, live = snapshot
+            self.fds = dict(fds)
+            live_tasks = sorted(live)
         self._emit(
             t,
             E.BEFORE_IO_WAIT,
@@ -265,6 +268,7 @@ class Decoder:
                 "ready": ready_len,
                 "ready_tasks": None if ready_tasks is None else list(ready_tasks),
                 "timers": timers_len,
+                "live_tasks": live_tasks,
             },
         )
 

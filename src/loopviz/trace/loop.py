@@ -51,6 +51,7 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
             self.gate,
             counts=self._counts,
             ready_tasks=self._ready_tasks,
+            live_tasks=self._live_tasks,
             due_timers=self._due_timers,
             internal_fds=frozenset({self._ssock.fileno()}),
         )
@@ -76,6 +77,14 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
 
     def _counts(self) -> tuple[int, int]:
         return len(self._ready), len(self._scheduled)
+
+    def _live_tasks(self) -> tuple[int, ...]:
+        """Ids of every traced task not finished yet (sent after lost events, to re-sync)."""
+        return tuple(
+            task_id
+            for task in asyncio.all_tasks(self)
+            if (task_id := getattr(task.get_coro(), "task_id", None)) is not None
+        )
 
     def _ready_tasks(self) -> tuple[int, ...] | None:
         """Ids of the tasks whose step or wake-up is in the ready queue: they run next.

@@ -10,7 +10,9 @@ SPAWN = 0  # tid, parent_tid, name, coro_code, site_code, site_line
 BEFORE_STEP = 1  # tid (only when something happened during the step; else STEP carries it)
 STEP = 2  # started, tid, user_code, user_lasti, await_code, await_arg, yielded, before_sent
 EXIT = 3  # tid, outcome, detail, started, before_sent
-BEFORE_IO = 4  # iteration, timeout, ready_len, timers_len, snapshot | None, ready_tasks | None
+# BEFORE_IO: iteration, timeout, ready_len, timers_len, snapshot | None, ready_tasks | None.
+# The snapshot comes at the start and after lost records: ((fd, mask), ...) and live task ids.
+BEFORE_IO = 4
 AFTER_IO = 5  # iteration, ready ((fd, mask), ...), timers_due, started
 STALL = 6  # tid, duration, code, line
 OUTPUT = 7  # tid, text

@@ -35,6 +35,7 @@ class TracingSelector(selectors.BaseSelector):
         self._gate: StepGate | None = None
         self._counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
         self._ready_tasks: Callable[[], tuple[int, ...] | None] = lambda: None
+        self._live_tasks: Callable[[], tuple[int, ...]] = lambda: ()
         self._due: Callable[[float], int] = lambda end: 0
         self._internal: frozenset[int] = frozenset()
         self._attached = False
@@ -47,6 +48,7 @@ class TracingSelector(selectors.BaseSelector):
         gate: StepGate,
         counts: Callable[[], tuple[int, int]],
         ready_tasks: Callable[[], tuple[int, ...] | None],
+        live_tasks: Callable[[], tuple[int, ...]],
         due_timers: Callable[[float], int],
         internal_fds: frozenset[int],
     ) -> None:
@@ -54,6 +56,7 @@ class TracingSelector(selectors.BaseSelector):
         self._gate = gate
         self._counts = counts
         self._ready_tasks = ready_tasks
+        self._live_tasks = live_tasks
         self._due = due_timers
         self._internal = internal_fds
         self._attached = True
@@ -128,7 +131,7 @@ class TracingSelector(selectors.BaseSelector):
         snapshot = None
         if tracer.resync_requested:
             tracer.resync_requested = False
-            snapshot = self.watched()
+            snapshot = (self.watched(), self._live_tasks())
         if tracer.pending_output or tracer.loose_output:
             tracer.flush_output()
         started = _monotonic()
