@@ -12,6 +12,7 @@ out inline and costs one tuple; everything else goes through ``Tracer.step_done`
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc
 import logging
 import time
@@ -19,10 +20,11 @@ from types import CoroutineType
 from typing import Any
 
 from loopviz.trace.describe import LIBRARY_CALLS, argument, is_user_code, suspension
-from loopviz.trace.records import STEP, YIELDED_NOTHING
+from loopviz.trace.records import STEP, YIELDED_FUTURE, YIELDED_NOTHING
 from loopviz.trace.tracer import Tracer
 
 _monotonic = time.monotonic
+_Future = asyncio.Future
 log = logging.getLogger("loopviz.trace")
 
 
@@ -66,9 +68,17 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
                     await_arg = 0 if yielded is None else argument(awaited.cr_frame, argument_name)
         else:
             code, lasti, await_code, await_arg = self._describe()
-        if tracer.special or ended - started > tracer.stall_limit or yielded is not None:
+        # A bare yield or a plain future (a sleep, a socket wait): nothing to look up. A Task
+        # or another future type takes the general path, which names what it waits for.
+        if yielded is None:
+            what = YIELDED_NOTHING
+        elif type(yielded) is _Future:
+            what = YIELDED_FUTURE
+        else:
+            what = None
+        if what is None or tracer.special or ended - started > tracer.stall_limit:
             tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
-        else:  # the common case, inlined: a bare yield, nothing else to report
+        else:  # the common case, inlined: nothing else to report
             tracer.current = None
             tracer.step_started = 0.0
             tracer.append(
@@ -82,7 +92,7 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
                     lasti,
                     await_code,
                     await_arg,
-                    YIELDED_NOTHING,
+                    what,
                     False,
                 )
             )
