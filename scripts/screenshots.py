@@ -59,9 +59,10 @@ SHOTS = [
     ),
     Shot(
         "sockets-select",
-        "The sockets scene: select watches the client's socket while the server takes 1.5 s.",
+        "The sockets scene: client#1 was writable once connected (w) and readable when the"
+        " reply came 1.5 s later (r); client#2 is waiting for its own.",
         [SceneSpec("sockets", "nonblocking")],
-        pause_at=1.5,
+        pause_at=3.2,
         keys=("2",),
     ),
     Shot(

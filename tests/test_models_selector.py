@@ -182,3 +182,5 @@ def test_a_reused_fd_number_starts_a_fresh_history() -> None:
     assert state.label(8) == "client#2"
     assert state.ready_count(8) == 0
     assert state.fds[8].last_ready is None
+    # client#1's readiness stays history, for the readiness lanes.
+    assert [(info.label, info.ready_count) for info in state.retired] == [("client#1", 1)]

@@ -78,6 +78,8 @@ class SelectorState:
     #: Fd readiness reports over all selects (an fd ready in two selects counts twice).
     ready_events: int = 0
     #: (loop time, how many fds were ready) per returned select, oldest first.
+    #: Earlier sockets whose fd number was reused, newest last (bounded).
+    retired: deque[FdInfo] = field(default_factory=lambda: deque(maxlen=8))
     ready_history: deque[tuple[float, int]] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -125,6 +127,8 @@ class SelectorState:
         old = self.fds.get(fd)
         label = event.get("label") or f"fd {fd}"
         if old is None or old.label != label:
+            if old is not None and old.ready_count:
+                self.retired.append(old)  # its socket is gone; its readiness is still history
             self.fds[fd] = FdInfo(
                 fd,
                 label,

@@ -116,6 +116,43 @@ def raw_select(call: Event | None, returned: Event | None, palette: Palette) -> 
     return text
 
 
+#: Loop seconds the readiness lanes span.
+READY_WINDOW = 8.0
+
+
+def readiness_lanes(
+    selector: SelectorState, palette: Palette, now: float, width: int, *, max_lanes: int
+) -> Text | None:
+    """A line per fd: where in the last seconds select reported it ready (``r``, ``w``, ``b``
+    for both), so a reply arriving, or a client that never waits, shows at a glance."""
+    t0 = max(0.0, now - READY_WINDOW)  # the first seconds fill the lane from the left
+    fds = [
+        info
+        for info in (*selector.retired, *selector.fds.values())
+        if info.watched or (info.last_ready is not None and info.last_ready > t0)
+    ][-max_lanes:]
+    if not fds or max_lanes < 1:
+        return None
+    name_width = min(16, max(len(info.label) for info in fds)) + 1
+    cells = max(10, width - name_width)
+    text = Text(no_wrap=True, overflow="crop")
+    text.append(f"{'':{name_width}}when select said ready, last {READY_WINDOW:g}s", palette.muted)
+    for info in fds:
+        marks = [""] * cells
+        for t, events in info.history:
+            if t0 <= t <= t0 + READY_WINDOW:
+                cell = min(cells - 1, int((t - t0) / READY_WINDOW * cells))
+                marks[cell] = "b" if marks[cell] and marks[cell] != events else events[:1]
+                if events == "rw":
+                    marks[cell] = "b"
+        text.append("\n")
+        label = info.label if len(info.label) < name_width else info.label[: name_width - 2] + "…"
+        text.append(f"{label:<{name_width}}", palette.strong if info.watched else palette.muted)
+        for mark in marks:
+            text.append(mark or "·", palette.lane if mark else palette.muted)
+    return text
+
+
 class SelectPanel(Panel):
     """Socket readiness from select."""
 
@@ -140,5 +177,19 @@ class SelectPanel(Panel):
         if thread is not None:
             parts.append(thread)
         lines = len(parts) + 1  # the last select call takes two lines
+        watched = len(selector.watched)
+        # Lanes only where the fd table leaves room (a zoomed or tall panel).
+        spare = height - lines - 1 - max(1, watched) - 1
+        if spare >= 3:
+            lanes = readiness_lanes(
+                selector,
+                palette,
+                models.core.loop.now,
+                self.content_size.width,
+                max_lanes=spare - 2,
+            )
+            if lanes is not None:
+                parts += [Text(""), lanes]
+                lines += 2 + lanes.plain.count("\n")
         rows = max(1, height - lines - 1)  # the table's header takes one
         return Group(fd_table(selector, palette, models.core.loop.now, max_rows=rows), *parts)
