@@ -57,7 +57,6 @@ class SessionModels:
     queue: QueueStats = field(default_factory=QueueStats)
     output: deque[OutputLine] = field(default_factory=lambda: deque(maxlen=500))
     problems: list[SceneProblem] = field(default_factory=list)
-    finished: list[Event] = field(default_factory=list)
     #: The sockets scene's hand-written select loop (in a thread): its last call and return.
     raw_select_call: Event | None = None
     raw_select_returned: Event | None = None
@@ -72,7 +71,6 @@ class SessionModels:
         elif kind == "scene.failed":
             self.problems.append(SceneProblem(event["scene"], event["error"]))
         elif kind == "scene.finished":
-            self.finished.append(event)
             variant = event.get("variant")
             took = event.get("took")
             what = f"{event['scene']} {variant}" if variant else str(event["scene"])
@@ -99,7 +97,6 @@ class Session:
         self.specs = specs
         self._virtual_time = virtual_time
         self._speed = speed
-        self._start_paused = paused
         self.models = SessionModels()
         self.events_seen = 0
         self.version = 0  # bumped whenever a pump applied events

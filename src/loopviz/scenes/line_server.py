@@ -66,6 +66,29 @@ def announce_listening(scene: Scene, listen: socket.socket, runs_on: str, delay:
     return host, port
 
 
+def announce_answer(
+    scene: Scene,
+    fd: int,
+    label: str,
+    conn: int,
+    line: bytes,
+    delay: float,
+    wall_delay: float | None,
+) -> None:
+    """Emit ``sockets.answering``: said before sending, since the client's ``received`` can
+    come from another thread and must not appear first."""
+    server_event(
+        scene,
+        "sockets.answering",
+        fd,
+        label,
+        conn=conn,
+        bytes=len(line) + 1,
+        delay=delay,
+        wall_delay=None if wall_delay is None else round(wall_delay, 6),
+    )
+
+
 def fd_fields(fd: int, label: str) -> dict[str, Any]:
     return {"fd": fd, "label": label}
 
@@ -189,17 +212,7 @@ class ThreadedLineServer:
                     wall_delay = self.delay / self.scene.speed  # real time is not dilated
                     if self._stop.wait(wall_delay):
                         return
-                    # Said before sending: the client's "received" can come from another thread.
-                    server_event(
-                        self.scene,
-                        "sockets.answering",
-                        fd,
-                        label,
-                        conn=number,
-                        bytes=len(line) + 1,
-                        delay=self.delay,
-                        wall_delay=round(wall_delay, 6),
-                    )
+                    announce_answer(self.scene, fd, label, number, line, self.delay, wall_delay)
                     conn.sendall(line + b"\n")
         except ConnectionError:
             pass  # the client went away; nothing to answer
@@ -263,17 +276,7 @@ class LoopLineServer:
                 while b"\n" in pending:
                     line, _, pending = pending.partition(b"\n")
                     await asyncio.sleep(self.delay)
-                    # Said before sending: the client's "received" can come from another thread.
-                    server_event(
-                        self.scene,
-                        "sockets.answering",
-                        fd,
-                        label,
-                        conn=number,
-                        bytes=len(line) + 1,
-                        delay=self.delay,
-                        wall_delay=None,
-                    )
+                    announce_answer(self.scene, fd, label, number, line, self.delay, None)
                     await loop.sock_sendall(conn, line + b"\n")
         except ConnectionError:
             pass  # the client went away; nothing to answer

@@ -28,24 +28,6 @@ FD_LABEL = "fd_label"
 CLOCK = "clock"
 EVENTS_DROPPED = "events_dropped"
 
-LOOP_KINDS = frozenset(
-    {
-        TASK_SPAWNED,
-        BEFORE_TASK_STEP,
-        AFTER_TASK_STEP,
-        TASK_EXITED,
-        BEFORE_IO_WAIT,
-        AFTER_IO_WAIT,
-        LOOP_STALLED,
-        OUTPUT,
-        FD_WATCH,
-        FD_UNWATCH,
-        FD_LABEL,
-        CLOCK,
-        EVENTS_DROPPED,
-    }
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Event(Mapping[str, Any]):

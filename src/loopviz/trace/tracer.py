@@ -78,7 +78,6 @@ class Tracer:
         #: which keeps asyncio's private attributes to itself).
         self.cancel_pending: Callable[[Any], bool] = lambda task: False
         self._task_ids = itertools.count(1)
-        self._clock = clock
         clock.on_change = self.clock_base
         self.clock_base(*clock.base)
 
