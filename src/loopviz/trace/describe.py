@@ -7,6 +7,7 @@ attribute reads and caches, per code object, whether the code is the user's or a
 from __future__ import annotations
 
 import asyncio
+import asyncio.events
 import asyncio.queues
 import asyncio.selector_events
 import asyncio.tasks
@@ -120,11 +121,19 @@ def _argument(frame: FrameType, name: str) -> Any:
     return value if isinstance(value, int | float) else None
 
 
+#: Where a callback's stack begins: frames further out are the loop's own machinery (and the
+#: code that started the loop), never the place a callback or task step called from.
+_CALLBACK_ENTRY = asyncio.events.Handle._run.__code__
+
+
 def user_site(frame: FrameType | None) -> tuple[CodeType | None, int]:
-    """The innermost user frame at or outside ``frame``: where the user's code called in."""
+    """The innermost user frame at or outside ``frame``, within the running callback or task
+    step: where the user's code called in."""
     known = _USER_CODE
     while frame is not None:
         code = frame.f_code
+        if code is _CALLBACK_ENTRY:
+            break
         user = known.get(code)
         if user is None:
             user = is_user_code(code)

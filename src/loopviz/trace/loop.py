@@ -12,13 +12,15 @@ import asyncio
 import asyncio.tasks
 import sys
 import threading
-import weakref
+from types import CoroutineType
 from typing import Any
 
 from loopviz.trace.buffer import DEFAULT_CAPACITY
 from loopviz.trace.clock import DilatedClock, check_speed
+from loopviz.trace.core import speedups
+from loopviz.trace.describe import is_user_code
 from loopviz.trace.gate import StepGate
-from loopviz.trace.proxy import TracedCoroutine
+from loopviz.trace.proxy import PROXY_TYPES, PyTracedCoroutine, TracedCoroutine
 from loopviz.trace.selector import TracingSelector
 from loopviz.trace.tracer import DEFAULT_STALL_THRESHOLD, StallWatchdog, Tracer, stall_limit
 
@@ -37,9 +39,13 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
         capacity: int = DEFAULT_CAPACITY,
         stall_threshold: float = DEFAULT_STALL_THRESHOLD,
         virtual_time: bool = False,
+        pure_python: bool = False,
     ) -> None:
         """``virtual_time=True`` makes timers fire at once, in order, with the clock jumping
-        to each deadline (a simulation: tests and fast replays); real I/O is still waited for."""
+        to each deadline (a simulation: tests and fast replays); real I/O is still waited for.
+        ``pure_python=True`` steps tasks through the Python proxy even when the C one is built
+        (tests compare the two)."""
+        self._proxy_type = PyTracedCoroutine if pure_python else TracedCoroutine
         self.clock = DilatedClock(speed, virtual=virtual_time)
         self.tracer = Tracer(self.clock, capacity=capacity, stall_threshold=stall_threshold)
         self._tracing_selector = TracingSelector(self.tracer, self.clock)
@@ -132,14 +138,18 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
     def create_task(
         self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
     ):
-        if not asyncio.iscoroutine(coro) or isinstance(coro, TracedCoroutine):
+        kind = type(coro)
+        if kind is not CoroutineType and (kind in PROXY_TYPES or not asyncio.iscoroutine(coro)):
             return super().create_task(coro, name=name, context=context, **kwargs)
         if name is None:
             name = _name_given_to_caller(sys._getframe(1))
         tracer = self.tracer
-        proxy = TracedCoroutine(coro, tracer, tracer.new_task_id())
+        # The proxy describes a suspension inline when the coroutine is the user's own.
+        code = coro.cr_code if kind is CoroutineType else None
+        if code is not None and not is_user_code(code):
+            code = None
+        proxy = self._proxy_type(coro, tracer, tracer.new_task_id(), code)
         task = super().create_task(proxy, name=name, context=context, **kwargs)
-        proxy.task = weakref.ref(task)
         tracer.spawned(proxy.task_id, task, coro)
         return task
 
@@ -217,6 +227,10 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
 def _cancel_pending(task: asyncio.Task[Any]) -> bool:
     """A cancel() that arrived while the task ran its last step: asyncio ends it cancelled."""
     return bool(getattr(task, "_must_cancel", False))
+
+
+if speedups is not None:
+    speedups.set_cancel_pending(_cancel_pending)
 
 
 # On 3.11, asyncio.create_task() and TaskGroup.create_task() name the task only after

@@ -8,6 +8,10 @@ because asyncio caches coroutine types.
 ``send`` is the hottest code in loopviz: it runs once per task step. Its common case (a user
 coroutine awaiting a library call such as ``asyncio.sleep``, nothing else to report) is written
 out inline and costs one tuple; everything else goes through ``Tracer.step_done``.
+
+When the optional C module is built, ``TracedCoroutine`` takes its ``send`` (and the ``am_send``
+slot the C task calls) from ``_speedups.CoroProxy``, which does exactly what
+``PyTracedCoroutine.send`` does here; the rare paths (``throw``, ``_describe``) are shared.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import time
 from types import CoroutineType
 from typing import Any
 
-from loopviz.trace.describe import LIBRARY_CALLS, argument, is_user_code, suspension
-from loopviz.trace.records import STEP, YIELDED_FUTURE, YIELDED_NOTHING
+from loopviz.trace.core import speedups
+from loopviz.trace.describe import LIBRARY_CALLS, argument, suspension
+from loopviz.trace.records import BEFORE_STEP, EXIT, STEP, YIELDED_FUTURE, YIELDED_NOTHING
 from loopviz.trace.tracer import Tracer
 
 _monotonic = time.monotonic
@@ -28,20 +33,71 @@ _Future = asyncio.Future
 log = logging.getLogger("loopviz.trace")
 
 
-class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
-    """Wraps the coroutine of one task; forwards everything, recording step boundaries."""
+class _ProxyMethods:
+    """What both proxies share: the rare paths, written once."""
 
-    __slots__ = ("__weakref__", "_code", "_coro", "_tracer", "task", "task_id")
+    __slots__ = ()
+    _coro: Any
+    _tracer: Tracer
+    task_id: int
 
-    def __init__(self, coro: Any, tracer: Tracer, task_id: int) -> None:
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """Rare (cancellation, errors), so it takes the general, slower bookkeeping path."""
+        tracer = self._tracer
+        tracer.current = task_id = self.task_id
+        started = tracer.step_started = _monotonic()
+        try:
+            if val is None and tb is None:
+                yielded = self._coro.throw(typ)
+            else:  # pragma: no cover - the three-argument form is deprecated
+                yielded = self._coro.throw(typ, val, tb)
+        except BaseException as exc:
+            tracer.step_failed(task_id, exc, started, self)
+            raise
+        ended = _monotonic()
+        code, lasti, await_code, await_arg = self._describe()
+        tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
+        return yielded
+
+    def _describe(self) -> tuple[Any, int, Any, Any]:
+        if not self._tracer.details:
+            return None, -1, None, None
+        try:
+            return suspension(self._coro)
+        except Exception:
+            self._tracer.details = False
+            log.exception("loopviz: describing a suspended task failed; details are off")
+            return None, -1, None, None
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Any:
+        return self._coro.__await__()
+
+    @property
+    def wrapped(self) -> Any:
+        """The user's own coroutine object."""
+        return self._coro
+
+    def __repr__(self) -> str:
+        return repr(self._coro)
+
+
+class PyTracedCoroutine(_ProxyMethods, collections.abc.Coroutine):  # type: ignore[type-arg]
+    """Wraps the coroutine of one task; forwards everything, recording step boundaries.
+
+    ``code`` is the coroutine's code object when it is the user's own native coroutine (the
+    inline description applies), else None.
+    """
+
+    __slots__ = ("_code", "_coro", "_tracer", "task_id")
+
+    def __init__(self, coro: Any, tracer: Tracer, task_id: int, code: Any = None) -> None:
         self._coro = coro
         self._tracer = tracer
         self.task_id = task_id
-        #: A weak reference to the task that drives this coroutine (set once it exists).
-        self.task: Any = None
-        # The inline fast path needs a native coroutine of the user's own code.
-        code = coro.cr_code if type(coro) is CoroutineType else None
-        self._code = code if code is not None and is_user_code(code) else None
+        self._code = code
 
     def send(self, value: Any) -> Any:
         tracer = self._tracer
@@ -50,12 +106,14 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
         try:
             yielded = self._coro.send(value)
         except BaseException as exc:
-            tracer.step_failed(task_id, exc, started, self.task)
+            tracer.step_failed(task_id, exc, started, self)
             raise
         ended = _monotonic()
         code = self._code
         await_code = await_arg = None
-        if code is not None:
+        if not tracer.details:
+            code, lasti = None, -1
+        elif code is not None:
             coro = self._coro
             lasti = coro.cr_frame.f_lasti
             awaited = coro.cr_await
@@ -81,6 +139,9 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
         else:  # the common case, inlined: nothing else to report
             tracer.current = None
             tracer.step_started = 0.0
+            before_sent = tracer.before_sent
+            if before_sent:
+                tracer.before_sent = False
             tracer.append(
                 (
                     STEP,
@@ -93,44 +154,10 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
                     await_code,
                     await_arg,
                     what,
-                    False,
+                    before_sent,
                 )
             )
         return yielded
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        """Rare (cancellation, errors), so it takes the general, slower bookkeeping path."""
-        tracer = self._tracer
-        tracer.current = task_id = self.task_id
-        started = tracer.step_started = _monotonic()
-        try:
-            if val is None and tb is None:
-                yielded = self._coro.throw(typ)
-            else:  # pragma: no cover - the three-argument form is deprecated
-                yielded = self._coro.throw(typ, val, tb)
-        except BaseException as exc:
-            tracer.step_failed(task_id, exc, started, self.task)
-            raise
-        ended = _monotonic()
-        code, lasti, await_code, await_arg = self._describe()
-        tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
-        return yielded
-
-    def _describe(self) -> tuple[Any, int, Any, Any]:
-        if not self._tracer.details:
-            return None, -1, None, None
-        try:
-            return suspension(self._coro)
-        except Exception:
-            self._tracer.details = False
-            log.exception("loopviz: describing a suspended task failed; details are off")
-            return None, -1, None, None
-
-    def close(self) -> None:
-        self._coro.close()
-
-    def __await__(self) -> Any:
-        return self._coro.__await__()
 
     def __getattr__(self, name: str) -> Any:
         """Introspection (``cr_frame``, ``__qualname__``...) reads the user's coroutine."""
@@ -138,10 +165,29 @@ class TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
             raise AttributeError(name)
         return getattr(self._coro, name)
 
-    @property
-    def wrapped(self) -> Any:
-        """The user's own coroutine object."""
-        return self._coro
 
-    def __repr__(self) -> str:
-        return repr(self._coro)
+if speedups is not None:
+    speedups.configure(
+        library_calls=LIBRARY_CALLS,
+        future_type=_Future,
+        argument=argument,
+        current_task=asyncio.current_task,
+        step=STEP,
+        before_step=BEFORE_STEP,
+        exit=EXIT,
+        yielded_nothing=YIELDED_NOTHING,
+        yielded_future=YIELDED_FUTURE,
+    )
+
+    class CTracedCoroutine(_ProxyMethods, speedups.CoroProxy, collections.abc.Coroutine):  # type: ignore[type-arg,misc,name-defined]
+        """``PyTracedCoroutine`` with its step in C (``_speedups.c``); same records, less cost."""
+
+        __slots__ = ()
+
+    speedups.inherit_send(CTracedCoroutine)
+    TracedCoroutine: type = CTracedCoroutine
+else:
+    TracedCoroutine = PyTracedCoroutine
+
+#: Every proxy type (a proxy is never wrapped twice).
+PROXY_TYPES = frozenset({TracedCoroutine, PyTracedCoroutine})

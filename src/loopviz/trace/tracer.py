@@ -24,6 +24,7 @@ from typing import Any
 from loopviz.trace import records as R
 from loopviz.trace.buffer import DEFAULT_CAPACITY, EventBuffer
 from loopviz.trace.clock import DilatedClock
+from loopviz.trace.core import Recorder
 from loopviz.trace.describe import line_of, user_site
 from loopviz.trace.gate import StepGate
 
@@ -44,8 +45,12 @@ def stall_limit(threshold: float, speed: float) -> float:
     return max(threshold / max(speed, 1.0), min(threshold, MIN_STALL_WALL))
 
 
-class Tracer:
-    """Owns the buffer, the sequence counter and the per-step bookkeeping of one traced loop."""
+class Tracer(Recorder):
+    """Owns the buffer, the sequence counter and the per-step bookkeeping of one traced loop.
+
+    The fields a task step touches (``current``, ``step_started``, ``special``, ``before_sent``,
+    ``stall_limit``, ``details``, ``append``, ``next_seq``) live in ``Recorder`` (C when built).
+    """
 
     def __init__(
         self,
@@ -53,26 +58,17 @@ class Tracer:
         capacity: int = DEFAULT_CAPACITY,
         stall_threshold: float = DEFAULT_STALL_THRESHOLD,
     ) -> None:
+        super().__init__()
         self.buffer = EventBuffer(capacity)
         self.append = self.buffer.append
-        self.next_seq = itertools.count().__next__
+        self.ring = self.buffer.ring
         self.stall_threshold = stall_threshold
         self.stall_limit = stall_limit(stall_threshold, clock.speed)
-        self.details = True  # describe suspensions; turned off if describing ever fails
-        #: The task being stepped right now and when (monotonic) its step began; 0.0 if none.
-        self.current: int | None = None
-        self.step_started = 0.0
-        #: True once this step's before_task_step was written (something happened mid-step).
-        self.before_sent = False
-        #: True when a step's end needs the slow path (output to flush, before_task_step sent,
-        #: the gate armed): the proxy's fast path checks this one flag.
-        self.special = False
         self.stall_sample: tuple[float, Any, int] | None = None
         self.pending_output: list[str] = []
         self.loose_output: list[str] = []
         #: Set by the consumer after it lost events, so the next I/O wait repeats the fd map.
         self.resync_requested = True
-        self.loop_thread_id: int | None = None
         self.gate: StepGate | None = None
         #: Whether a task has a cancel() waiting that will end it cancelled (set by the loop,
         #: which keeps asyncio's private attributes to itself).
@@ -80,19 +76,6 @@ class Tracer:
         self._task_ids = itertools.count(1)
         clock.on_change = self.clock_base
         self.clock_base(*clock.base)
-
-    # -- records that may fall inside a task step ------------------------------------------------
-
-    def record(self, code: int, *payload: Any) -> None:
-        """Append a record; inside a task step (on the loop thread) open the step first."""
-        if (
-            self.current is not None
-            and not self.before_sent
-            and threading.get_ident() == self.loop_thread_id
-        ):
-            self.before_sent = self.special = True
-            self.append((R.BEFORE_STEP, self.next_seq(), self.step_started, self.current))
-        self.append((code, self.next_seq(), time.monotonic(), *payload))
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -162,12 +145,11 @@ class Tracer:
             gate.after_task_step()
 
     def step_failed(
-        self, task_id: int, exc: BaseException, started: float, task_ref: Any = None
+        self, task_id: int, exc: BaseException, started: float, proxy: Any = None
     ) -> None:
         """The step ended by raising: the task is finished (returned, failed or cancelled)."""
         ended = time.monotonic()
-        task = task_ref() if task_ref is not None else None
-        if isinstance(exc, StopIteration) and task is not None and self.cancel_pending(task):
+        if isinstance(exc, StopIteration) and self._cancel_waiting(proxy):
             # cancel() arrived during this last step: the task ends cancelled, not returned.
             outcome, detail = "cancelled", ""
         elif isinstance(exc, StopIteration):
@@ -187,6 +169,14 @@ class Tracer:
             (R.EXIT, self.next_seq(), ended, task_id, outcome, detail, started, before_sent)
         )
         self.step_slow_end(task_id, started, ended, None, -1)
+
+    def _cancel_waiting(self, proxy: Any) -> bool:
+        """Whether the task driving ``proxy`` (the one running now) has a cancel() waiting."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # driven by hand, outside a running loop
+            return False
+        return task is not None and task.get_coro() is proxy and self.cancel_pending(task)
 
     def _stalled(
         self, task_id: int, duration: float, started: float, code: Any, lasti: int

@@ -1,0 +1,1102 @@
+/* loopviz.trace._speedups: the tracer's hot path in C (optional; proxy.py has the same logic in
+ * Python and is used when this module is not built).
+ *
+ * Two types:
+ *   Recorder   the per-loop state every task step touches (the sequence counter, the step in
+ *              progress, the fast-path switch, the stall limit, the buffer's append). Tracer
+ *              subclasses it, so Python reads and writes the same fields as attributes.
+ *   CoroProxy  the base of TracedCoroutine. Its am_send slot is what the C asyncio.Task calls for
+ *              every step (PyIter_Send), so a step costs no method lookup and no StopIteration.
+ *              The common step end (a user coroutine suspended in a library call, nothing else
+ *              to report) is recorded here as one untracked tuple; everything else calls the
+ *              same Python methods the pure-Python proxy calls (Tracer.step_done, step_failed,
+ *              TracedCoroutine._describe), so both paths write identical records.
+ *
+ * Only public C API is used (PyIter_Send, PyFrame_GetLasti), nothing from CPython's internals.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <time.h>
+
+/* Set once by configure(): shared with describe.py and records.py. */
+static PyObject *library_calls = NULL; /* dict: library coroutine code -> argument name */
+static PyObject *future_type = NULL;   /* asyncio.Future: a plain future needs no lookup */
+static PyObject *argument_func = NULL; /* describe.argument(frame, name) */
+static PyObject *step_code = NULL;     /* records.STEP */
+static PyObject *yielded_nothing = NULL;
+static PyObject *yielded_future = NULL;
+static PyObject *before_step_code = NULL; /* records.BEFORE_STEP */
+static PyObject *exit_code = NULL;        /* records.EXIT */
+static PyObject *current_task_func = NULL; /* asyncio.current_task */
+static PyObject *cancel_pending_func = NULL; /* loop._cancel_pending(task) */
+static PyObject *str_returned, *str_cancelled, *str_empty, *str_get_coro;
+
+static PyObject *str_cr_frame, *str_cr_await, *str_cr_code, *str_step_done, *str_step_failed,
+    *str_describe, *str_coro_name;
+
+/* time.monotonic(), bit for bit: CLOCK_MONOTONIC in nanoseconds, divided as CPython does. */
+static inline double
+monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (ns % 1000000000LL == 0) {
+        return (double)(ns / 1000000000LL);
+    }
+    return (double)ns / 1e9;
+}
+
+/* -- Ring ---------------------------------------------------------------------------------- */
+
+/* One record. A task step's end (the hot one) is stored as plain fields, allocating nothing;
+ * every other record arrives from Python as a finished tuple and is kept as it is. */
+typedef struct {
+    PyObject *record; /* a whole record tuple, or NULL for a step stored as fields */
+    PyObject *task_id, *code, *await_code, *await_arg;
+    long long seq;
+    double ended, started;
+    int lasti;
+    int what;
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    Slot *slots;
+    Py_ssize_t capacity;
+    Py_ssize_t head; /* the oldest record */
+    Py_ssize_t size;
+} Ring;
+
+static void
+slot_release(Slot *slot)
+{
+    Py_XDECREF(slot->record);
+    Py_XDECREF(slot->task_id);
+    Py_XDECREF(slot->code);
+    Py_XDECREF(slot->await_code);
+    Py_XDECREF(slot->await_arg);
+}
+
+/* The slot the next record goes to; when full, the oldest record is dropped into *evicted
+ * (released by the caller once the ring is consistent again, as releasing can run Python). */
+static Slot *
+ring_claim(Ring *ring, Slot *evicted)
+{
+    Py_ssize_t index;
+    if (ring->size == ring->capacity) {
+        index = ring->head;
+        *evicted = ring->slots[index];
+        ring->head = (ring->head + 1) % ring->capacity;
+    }
+    else {
+        index = (ring->head + ring->size) % ring->capacity;
+        ring->size++;
+        memset(evicted, 0, sizeof(Slot));
+    }
+    return &ring->slots[index];
+}
+
+static int
+Ring_init(Ring *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"capacity", NULL};
+    Py_ssize_t capacity;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n", kwlist, &capacity)) {
+        return -1;
+    }
+    if (capacity < 1) {
+        PyErr_SetString(PyExc_ValueError, "a ring needs room for at least one record");
+        return -1;
+    }
+    if (self->slots != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "a ring is initialised once");
+        return -1;
+    }
+    self->slots = PyMem_Calloc((size_t)capacity, sizeof(Slot));
+    if (self->slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->capacity = capacity;
+    self->head = 0;
+    self->size = 0;
+    return 0;
+}
+
+static void
+Ring_dealloc(Ring *self)
+{
+    if (self->slots != NULL) {
+        for (Py_ssize_t i = 0; i < self->size; i++) {
+            slot_release(&self->slots[(self->head + i) % self->capacity]);
+        }
+        PyMem_Free(self->slots);
+        self->slots = NULL;
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Ring_append(Ring *self, PyObject *record)
+{
+    if (self->slots == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "ring not initialised");
+        return NULL;
+    }
+    Slot evicted;
+    Slot *slot = ring_claim(self, &evicted);
+    memset(slot, 0, sizeof(Slot));
+    slot->record = Py_NewRef(record);
+    slot_release(&evicted);
+    Py_RETURN_NONE;
+}
+
+/* A step end, stored as fields; steals the references to code, await_code and await_arg. */
+static void
+ring_push_step(Ring *self, long long seq, double ended, double started, PyObject *task_id,
+               PyObject *code, int lasti, PyObject *await_code, PyObject *await_arg, int what)
+{
+    Slot evicted;
+    Slot *slot = ring_claim(self, &evicted);
+    slot->record = NULL;
+    slot->seq = seq;
+    slot->ended = ended;
+    slot->started = started;
+    slot->task_id = Py_NewRef(task_id);
+    slot->code = code;
+    slot->lasti = lasti;
+    slot->await_code = await_code;
+    slot->await_arg = await_arg;
+    slot->what = what;
+    slot_release(&evicted);
+}
+
+/* (STEP, seq, ended, started, tid, code, lasti, await_code, await_arg, what, False), as the
+ * Python proxy writes it; consumes the slot's references. */
+static PyObject *
+slot_to_record(Slot *slot)
+{
+    if (slot->record != NULL) {
+        return slot->record;
+    }
+    PyObject *record = PyTuple_New(11);
+    PyObject *seq = PyLong_FromLongLong(slot->seq);
+    PyObject *ended = PyFloat_FromDouble(slot->ended);
+    PyObject *started = PyFloat_FromDouble(slot->started);
+    PyObject *lasti = PyLong_FromLong(slot->lasti);
+    PyObject *what = PyLong_FromLong(slot->what);
+    if (record == NULL || seq == NULL || ended == NULL || started == NULL || lasti == NULL ||
+        what == NULL) {
+        Py_XDECREF(record);
+        Py_XDECREF(seq);
+        Py_XDECREF(ended);
+        Py_XDECREF(started);
+        Py_XDECREF(lasti);
+        Py_XDECREF(what);
+        slot_release(slot);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(record, 0, Py_NewRef(step_code));
+    PyTuple_SET_ITEM(record, 1, seq);
+    PyTuple_SET_ITEM(record, 2, ended);
+    PyTuple_SET_ITEM(record, 3, started);
+    PyTuple_SET_ITEM(record, 4, slot->task_id);
+    PyTuple_SET_ITEM(record, 5, slot->code);
+    PyTuple_SET_ITEM(record, 6, lasti);
+    PyTuple_SET_ITEM(record, 7, slot->await_code);
+    PyTuple_SET_ITEM(record, 8, slot->await_arg);
+    PyTuple_SET_ITEM(record, 9, what);
+    PyTuple_SET_ITEM(record, 10, Py_NewRef(Py_False));
+    PyObject_GC_UnTrack(record); /* numbers, strings and code objects: no cycles */
+    return record;
+}
+
+static PyObject *
+Ring_drain(Ring *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t count = self->size;
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "drain() takes at most one argument");
+        return NULL;
+    }
+    if (nargs == 1 && args[0] != Py_None) {
+        Py_ssize_t limit = PyLong_AsSsize_t(args[0]);
+        if (limit == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (limit < count) {
+            count = limit < 0 ? 0 : limit;
+        }
+    }
+    /* Detach the records first: building tuples may run the GC, and a finalizer may record. */
+    Slot *taken = count ? PyMem_Malloc((size_t)count * sizeof(Slot)) : NULL;
+    if (count && taken == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Slot *slot = &self->slots[(self->head + i) % self->capacity];
+        taken[i] = *slot;
+        memset(slot, 0, sizeof(Slot));
+    }
+    if (count) {
+        self->head = (self->head + count) % self->capacity;
+        self->size -= count;
+    }
+    PyObject *batch = PyList_New(count);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (batch == NULL) {
+            slot_release(&taken[i]);
+            continue;
+        }
+        PyObject *record = slot_to_record(&taken[i]);
+        if (record == NULL) {
+            Py_CLEAR(batch);
+            continue;
+        }
+        PyList_SET_ITEM(batch, i, record);
+    }
+    PyMem_Free(taken);
+    return batch;
+}
+
+static Py_ssize_t
+Ring_len(Ring *self)
+{
+    return self->size;
+}
+
+static PyMethodDef Ring_methods[] = {
+    {"append", (PyCFunction)Ring_append, METH_O,
+     "Add a record; when full, the oldest record is dropped."},
+    {"drain", (PyCFunction)(void (*)(void))Ring_drain, METH_FASTCALL,
+     "Take up to ``limit`` records (all by default), oldest first, as tuples."},
+    {NULL}};
+
+static PyMemberDef Ring_members[] = {
+    {"capacity", T_PYSSIZET, offsetof(Ring, capacity), READONLY, "records it holds at most"},
+    {NULL}};
+
+static PySequenceMethods Ring_as_sequence = {
+    .sq_length = (lenfunc)Ring_len,
+};
+
+static PyTypeObject RingType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loopviz.trace._speedups.Ring",
+    .tp_doc = "A bounded record buffer that drops the oldest; steps are stored unboxed.",
+    .tp_basicsize = sizeof(Ring),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Ring_init,
+    .tp_dealloc = (destructor)Ring_dealloc,
+    .tp_methods = Ring_methods,
+    .tp_members = Ring_members,
+    .tp_as_sequence = &Ring_as_sequence,
+};
+
+/* -- Recorder ----------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *append;  /* the event buffer's append */
+    PyObject *current; /* id of the task being stepped, or None */
+    PyObject *ring;    /* the buffer's Ring, if it is one: steps are written into it directly */
+    PyObject *loop_thread_id; /* threading.get_ident() of the loop's thread, or None */
+    double step_started;
+    double stall_limit;
+    long long seq;
+    char special;
+    char before_sent;
+    char details;
+} Recorder;
+
+static int
+Recorder_traverse(Recorder *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->append);
+    Py_VISIT(self->current);
+    Py_VISIT(self->ring);
+    Py_VISIT(self->loop_thread_id);
+    return 0;
+}
+
+static int
+Recorder_clear(Recorder *self)
+{
+    Py_CLEAR(self->append);
+    Py_CLEAR(self->current);
+    Py_CLEAR(self->ring);
+    Py_CLEAR(self->loop_thread_id);
+    return 0;
+}
+
+static void
+Recorder_dealloc(Recorder *self)
+{
+    PyObject_GC_UnTrack(self);
+    Recorder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Recorder *self = (Recorder *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->current = Py_NewRef(Py_None);
+    self->append = NULL;
+    self->ring = NULL;
+    self->loop_thread_id = Py_NewRef(Py_None);
+    self->step_started = 0.0;
+    self->stall_limit = 0.1;
+    self->seq = 0;
+    self->special = 0;
+    self->before_sent = 0;
+    self->details = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *
+Recorder_next_seq(Recorder *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong(self->seq++);
+}
+
+/* Add a finished record tuple to the buffer (the ring directly, or the append callable). */
+static int
+recorder_add(Recorder *self, PyObject *record)
+{
+    if (self->ring != NULL && Py_IS_TYPE(self->ring, &RingType)) {
+        PyObject *r = Ring_append((Ring *)self->ring, record);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    if (self->append == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the recorder has no buffer");
+        return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(self->append, record);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+static int
+on_loop_thread(Recorder *self)
+{
+    if (self->loop_thread_id == NULL || !PyLong_Check(self->loop_thread_id)) {
+        return 0;
+    }
+    unsigned long ident = PyLong_AsUnsignedLong(self->loop_thread_id);
+    if (ident == (unsigned long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return ident == PyThread_get_thread_ident();
+}
+
+/* record(code, *payload): append (code, seq, monotonic(), *payload). Inside a task step, on
+ * the loop's thread, the step's before_task_step (BEFORE_STEP) is written first, once, so the
+ * stream keeps its order. The same as PyRecorder.record. */
+static PyObject *
+Recorder_record(Recorder *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "record() needs a record code");
+        return NULL;
+    }
+    if (before_step_code == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_speedups.configure() was not called");
+        return NULL;
+    }
+    if (self->current != NULL && self->current != Py_None && !self->before_sent &&
+        on_loop_thread(self)) {
+        self->before_sent = 1;
+        PyObject *before = PyTuple_New(4);
+        PyObject *seq = PyLong_FromLongLong(self->seq++);
+        PyObject *started = PyFloat_FromDouble(self->step_started);
+        if (before == NULL || seq == NULL || started == NULL) {
+            Py_XDECREF(before);
+            Py_XDECREF(seq);
+            Py_XDECREF(started);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(before, 0, Py_NewRef(before_step_code));
+        PyTuple_SET_ITEM(before, 1, seq);
+        PyTuple_SET_ITEM(before, 2, started);
+        PyTuple_SET_ITEM(before, 3, Py_NewRef(self->current));
+        int failed = recorder_add(self, before);
+        Py_DECREF(before);
+        if (failed) {
+            return NULL;
+        }
+    }
+    PyObject *record = PyTuple_New(nargs + 2);
+    PyObject *seq = PyLong_FromLongLong(self->seq++);
+    PyObject *wall = PyFloat_FromDouble(monotonic());
+    if (record == NULL || seq == NULL || wall == NULL) {
+        Py_XDECREF(record);
+        Py_XDECREF(seq);
+        Py_XDECREF(wall);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(record, 0, Py_NewRef(args[0]));
+    PyTuple_SET_ITEM(record, 1, seq);
+    PyTuple_SET_ITEM(record, 2, wall);
+    for (Py_ssize_t i = 1; i < nargs; i++) {
+        PyTuple_SET_ITEM(record, i + 2, Py_NewRef(args[i]));
+    }
+    int failed = recorder_add(self, record);
+    Py_DECREF(record);
+    if (failed) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Recorder_methods[] = {
+    {"record", (PyCFunction)(void (*)(void))Recorder_record, METH_FASTCALL,
+     "record(code, *payload): append a record, opening the current task step first."},
+    {"next_seq", (PyCFunction)Recorder_next_seq, METH_NOARGS,
+     "The next record's sequence number (0, 1, 2...); gaps in a stream are lost records."},
+    {NULL}};
+
+static PyMemberDef Recorder_members[] = {
+    {"append", T_OBJECT, offsetof(Recorder, append), 0, "the event buffer's append"},
+    {"ring", T_OBJECT, offsetof(Recorder, ring), 0,
+     "the buffer's Ring, which the C step end writes to directly (None: call append)"},
+    {"loop_thread_id", T_OBJECT, offsetof(Recorder, loop_thread_id), 0,
+     "threading.get_ident() of the loop's thread, or None before it runs"},
+    {"current", T_OBJECT, offsetof(Recorder, current), 0, "the task being stepped, or None"},
+    {"step_started", T_DOUBLE, offsetof(Recorder, step_started), 0,
+     "monotonic time the current step began; 0.0 if none"},
+    {"stall_limit", T_DOUBLE, offsetof(Recorder, stall_limit), 0,
+     "wall seconds a step may take before it counts as a stall"},
+    {"special", T_BOOL, offsetof(Recorder, special), 0, "the next step end takes the slow path"},
+    {"before_sent", T_BOOL, offsetof(Recorder, before_sent), 0,
+     "this step's before_task_step was written"},
+    {"details", T_BOOL, offsetof(Recorder, details), 0, "describe suspensions"},
+    {NULL}};
+
+static PyTypeObject RecorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loopviz.trace._speedups.Recorder",
+    .tp_doc = "The per-loop state a task step touches, shared by C and Python.",
+    .tp_basicsize = sizeof(Recorder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Recorder_new,
+    .tp_traverse = (traverseproc)Recorder_traverse,
+    .tp_clear = (inquiry)Recorder_clear,
+    .tp_dealloc = (destructor)Recorder_dealloc,
+    .tp_methods = Recorder_methods,
+    .tp_members = Recorder_members,
+};
+
+/* -- CoroProxy ---------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *coro;    /* the user's coroutine */
+    PyObject *tracer;  /* a Recorder (Tracer) */
+    PyObject *task_id; /* int */
+    PyObject *code;    /* the coroutine's code if it is the user's native coroutine, else None */
+} CoroProxy;
+
+static int
+CoroProxy_traverse(CoroProxy *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->coro);
+    Py_VISIT(self->tracer);
+    Py_VISIT(self->task_id);
+    Py_VISIT(self->code);
+    return 0;
+}
+
+static int
+CoroProxy_clear(CoroProxy *self)
+{
+    Py_CLEAR(self->coro);
+    Py_CLEAR(self->tracer);
+    Py_CLEAR(self->task_id);
+    Py_CLEAR(self->code);
+    return 0;
+}
+
+static void
+CoroProxy_dealloc(CoroProxy *self)
+{
+    PyObject_GC_UnTrack(self);
+    CoroProxy_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+CoroProxy_init(CoroProxy *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"coro", "tracer", "task_id", "code", NULL};
+    PyObject *coro, *tracer, *task_id, *code = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|O", kwlist, &coro, &tracer, &task_id,
+                                     &code)) {
+        return -1;
+    }
+    if (!PyObject_TypeCheck(tracer, &RecorderType)) {
+        PyErr_SetString(PyExc_TypeError, "tracer must be a Recorder");
+        return -1;
+    }
+    Py_XSETREF(self->coro, Py_NewRef(coro));
+    Py_XSETREF(self->tracer, Py_NewRef(tracer));
+    Py_XSETREF(self->task_id, Py_NewRef(task_id));
+    Py_XSETREF(self->code, Py_NewRef(code));
+    return 0;
+}
+
+/* Whether the task running now drives this proxy and has a cancel() waiting (asyncio then
+ * ends it cancelled, not returned): -1 on error. */
+static int
+cancel_waiting(CoroProxy *self)
+{
+    PyObject *task = PyObject_CallNoArgs(current_task_func);
+    if (task == NULL) {
+        PyErr_Clear(); /* driven by hand, outside a running loop */
+        return 0;
+    }
+    if (task == Py_None) {
+        Py_DECREF(task);
+        return 0;
+    }
+    PyObject *coro = PyObject_CallMethodNoArgs(task, str_get_coro);
+    if (coro == NULL) {
+        Py_DECREF(task);
+        return -1;
+    }
+    int ours = coro == (PyObject *)self;
+    Py_DECREF(coro);
+    int pending = 0;
+    if (ours) { /* the loop module knows how asyncio keeps that, and tells us */
+        PyObject *flag = PyObject_CallOneArg(cancel_pending_func, task);
+        if (flag == NULL) {
+            Py_DECREF(task);
+            return -1;
+        }
+        pending = PyObject_IsTrue(flag);
+        Py_DECREF(flag);
+    }
+    Py_DECREF(task);
+    return pending;
+}
+
+/* The common exit, as Tracer.step_failed records it: the coroutine returned None, nothing else
+ * to report. 1: recorded; 0: take the Python path; -1: error. */
+static int
+record_return(CoroProxy *self, Recorder *tracer, double started, double ended)
+{
+    int cancelled = cancel_waiting(self);
+    if (cancelled < 0) {
+        return -1;
+    }
+    PyObject *record = PyTuple_New(8);
+    PyObject *seq = PyLong_FromLongLong(tracer->seq);
+    PyObject *ended_obj = PyFloat_FromDouble(ended);
+    PyObject *started_obj = PyFloat_FromDouble(started);
+    if (record == NULL || seq == NULL || ended_obj == NULL || started_obj == NULL) {
+        Py_XDECREF(record);
+        Py_XDECREF(seq);
+        Py_XDECREF(ended_obj);
+        Py_XDECREF(started_obj);
+        return -1;
+    }
+    tracer->seq++;
+    PyTuple_SET_ITEM(record, 0, Py_NewRef(exit_code));
+    PyTuple_SET_ITEM(record, 1, seq);
+    PyTuple_SET_ITEM(record, 2, ended_obj);
+    PyTuple_SET_ITEM(record, 3, Py_NewRef(self->task_id));
+    PyTuple_SET_ITEM(record, 4, Py_NewRef(cancelled ? str_cancelled : str_returned));
+    PyTuple_SET_ITEM(record, 5, Py_NewRef(str_empty));
+    PyTuple_SET_ITEM(record, 6, started_obj);
+    PyTuple_SET_ITEM(record, 7, Py_NewRef(tracer->before_sent ? Py_True : Py_False));
+    Py_XSETREF(tracer->current, Py_NewRef(Py_None));
+    tracer->step_started = 0.0;
+    tracer->before_sent = 0;
+    int failed = recorder_add(tracer, record);
+    Py_DECREF(record);
+    return failed ? -1 : 1;
+}
+
+/* The step ended the coroutine (returned or raised): Tracer.step_failed records the exit. */
+static PySendResult
+step_finished(CoroProxy *self, PySendResult status, PyObject *value, double started,
+              PyObject **result)
+{
+    PyObject *type, *exc, *tb;
+    Recorder *tracer = (Recorder *)self->tracer;
+    if (status == PYGEN_RETURN && value == Py_None && !tracer->special && exit_code != NULL &&
+        current_task_func != NULL && cancel_pending_func != NULL) {
+        double ended = monotonic();
+        if (ended - started <= tracer->stall_limit) {
+            int recorded = record_return(self, tracer, started, ended);
+            if (recorded < 0) {
+                PyErr_WriteUnraisable((PyObject *)self);
+            }
+            if (recorded != 0) {
+                *result = value;
+                return status;
+            }
+        }
+    }
+    if (status == PYGEN_RETURN) {
+        exc = PyObject_CallOneArg(PyExc_StopIteration, value);
+        if (exc == NULL) {
+            PyErr_Clear();
+            *result = value;
+            return status;
+        }
+        PyObject *args[] = {self->tracer, self->task_id, exc, NULL, (PyObject *)self};
+        PyObject *started_obj = PyFloat_FromDouble(started);
+        if (started_obj != NULL) {
+            args[3] = started_obj;
+            PyObject *r = PyObject_VectorcallMethod(str_step_failed, args,
+                                                    5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            Py_XDECREF(r);
+            Py_DECREF(started_obj);
+        }
+        if (PyErr_Occurred()) { /* tracing never breaks the program */
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_DECREF(exc);
+        *result = value;
+        return status;
+    }
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb != NULL && exc != NULL) {
+        PyException_SetTraceback(exc, tb);
+    }
+    PyObject *started_obj = PyFloat_FromDouble(started);
+    if (started_obj != NULL && exc != NULL) {
+        PyObject *args[] = {self->tracer, self->task_id, exc, started_obj, (PyObject *)self};
+        PyObject *r = PyObject_VectorcallMethod(str_step_failed, args,
+                                                5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(started_obj);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    PyErr_Restore(type, exc, tb);
+    *result = NULL;
+    return PYGEN_ERROR;
+}
+
+/* Fill code/lasti/await_code/await_arg from TracedCoroutine._describe() (the general walk). */
+static int
+describe_slow(CoroProxy *self, PyObject **code, PyObject **lasti, PyObject **await_code,
+              PyObject **await_arg)
+{
+    PyObject *described = PyObject_CallMethodNoArgs((PyObject *)self, str_describe);
+    if (described == NULL) {
+        return -1;
+    }
+    if (!PyTuple_Check(described) || PyTuple_GET_SIZE(described) != 4) {
+        Py_DECREF(described);
+        PyErr_SetString(PyExc_TypeError, "_describe() must return a 4-tuple");
+        return -1;
+    }
+    Py_XSETREF(*code, Py_NewRef(PyTuple_GET_ITEM(described, 0)));
+    Py_XSETREF(*lasti, Py_NewRef(PyTuple_GET_ITEM(described, 1)));
+    Py_XSETREF(*await_code, Py_NewRef(PyTuple_GET_ITEM(described, 2)));
+    Py_XSETREF(*await_arg, Py_NewRef(PyTuple_GET_ITEM(described, 3)));
+    Py_DECREF(described);
+    return 0;
+}
+
+/* The common case, as proxy.py writes it: the user's coroutine awaits a known library call. */
+static int
+describe_fast(CoroProxy *self, PyObject *yielded, PyObject **code, PyObject **lasti,
+              PyObject **await_code, PyObject **await_arg)
+{
+    PyObject *coro = self->coro;
+    PyObject *frame = PyObject_GetAttr(coro, str_cr_frame);
+    if (frame == NULL) {
+        return -1;
+    }
+    if (!PyFrame_Check(frame)) {
+        Py_DECREF(frame);
+        return describe_slow(self, code, lasti, await_code, await_arg);
+    }
+    int offset = PyFrame_GetLasti((PyFrameObject *)frame);
+    Py_DECREF(frame);
+    PyObject *awaited = PyObject_GetAttr(coro, str_cr_await);
+    if (awaited == NULL) {
+        return -1;
+    }
+    if (!PyCoro_CheckExact(awaited)) {
+        Py_DECREF(awaited);
+        *code = Py_NewRef(self->code);
+        *lasti = PyLong_FromLong(offset);
+        *await_code = Py_NewRef(Py_None);
+        *await_arg = Py_NewRef(Py_None);
+        return *lasti == NULL ? -1 : 0;
+    }
+    PyObject *awaited_code = PyObject_GetAttr(awaited, str_cr_code);
+    if (awaited_code == NULL) {
+        Py_DECREF(awaited);
+        return -1;
+    }
+    PyObject *name = PyDict_GetItemWithError(library_calls, awaited_code); /* borrowed */
+    if (name == NULL) {
+        Py_DECREF(awaited_code);
+        Py_DECREF(awaited);
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        return describe_slow(self, code, lasti, await_code, await_arg);
+    }
+    PyObject *arg;
+    if (!PyUnicode_Check(name) || PyUnicode_GET_LENGTH(name) == 0) {
+        arg = Py_NewRef(Py_None);
+    }
+    else if (yielded == Py_None) {
+        arg = PyLong_FromLong(0);
+    }
+    else {
+        PyObject *awaited_frame = PyObject_GetAttr(awaited, str_cr_frame);
+        arg = awaited_frame == NULL
+                  ? NULL
+                  : PyObject_CallFunctionObjArgs(argument_func, awaited_frame, name, NULL);
+        Py_XDECREF(awaited_frame);
+    }
+    Py_DECREF(awaited);
+    if (arg == NULL) {
+        Py_DECREF(awaited_code);
+        return -1;
+    }
+    *lasti = PyLong_FromLong(offset);
+    if (*lasti == NULL) {
+        Py_DECREF(awaited_code);
+        Py_DECREF(arg);
+        return -1;
+    }
+    *code = Py_NewRef(self->code);
+    *await_code = awaited_code;
+    *await_arg = arg;
+    return 0;
+}
+
+static PySendResult
+CoroProxy_am_send(CoroProxy *self, PyObject *value, PyObject **result)
+{
+    Recorder *tracer = (Recorder *)self->tracer;
+    if (tracer == NULL || self->coro == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "TracedCoroutine is not initialised");
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    Py_XSETREF(tracer->current, Py_NewRef(self->task_id));
+    double started = monotonic();
+    tracer->step_started = started;
+
+    PyObject *yielded = NULL;
+    PySendResult status = PyIter_Send(self->coro, value, &yielded);
+    if (status != PYGEN_NEXT) {
+        return step_finished(self, status, yielded, started, result);
+    }
+    double ended = monotonic();
+
+    PyObject *code = NULL, *lasti = NULL, *await_code = NULL, *await_arg = NULL;
+    int ok;
+    if (!tracer->details) {
+        code = Py_NewRef(Py_None);
+        lasti = PyLong_FromLong(-1);
+        await_code = Py_NewRef(Py_None);
+        await_arg = Py_NewRef(Py_None);
+        ok = lasti == NULL ? -1 : 0;
+    }
+    else if (self->code != Py_None && library_calls != NULL) {
+        ok = describe_fast(self, yielded, &code, &lasti, &await_code, &await_arg);
+    }
+    else {
+        ok = describe_slow(self, &code, &lasti, &await_code, &await_arg);
+    }
+    if (ok < 0) { /* describing must never break the program: details off, as proxy.py does */
+        PyErr_WriteUnraisable((PyObject *)self);
+        tracer->details = 0;
+        Py_XSETREF(code, Py_NewRef(Py_None));
+        Py_XSETREF(lasti, PyLong_FromLong(-1));
+        Py_XSETREF(await_code, Py_NewRef(Py_None));
+        Py_XSETREF(await_arg, Py_NewRef(Py_None));
+    }
+
+    PyObject *what;
+    if (yielded == Py_None) {
+        what = yielded_nothing;
+    }
+    else if ((PyObject *)Py_TYPE(yielded) == future_type) {
+        what = yielded_future;
+    }
+    else {
+        what = NULL; /* a Task or another future type: the general path names it */
+    }
+
+    if (what == NULL || tracer->special || ended - started > tracer->stall_limit ||
+        lasti == NULL) {
+        PyObject *started_obj = PyFloat_FromDouble(started);
+        PyObject *ended_obj = PyFloat_FromDouble(ended);
+        if (started_obj != NULL && ended_obj != NULL && lasti != NULL) {
+            PyObject *args[] = {self->tracer, self->task_id, started_obj, ended_obj, code,
+                                lasti,        await_code,    await_arg,   yielded};
+            PyObject *r = PyObject_VectorcallMethod(str_step_done, args,
+                                                    9 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            Py_XDECREF(r);
+        }
+        if (PyErr_Occurred()) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_XDECREF(started_obj);
+        Py_XDECREF(ended_obj);
+        Py_XDECREF(code);
+        Py_XDECREF(lasti);
+        Py_XDECREF(await_code);
+        Py_XDECREF(await_arg);
+        *result = yielded;
+        return PYGEN_NEXT;
+    }
+
+    /* The fast path: (STEP, seq, ended, started, tid, code, lasti, await_code, await_arg,
+     * what, before_sent=False), untracked by the GC since it holds no containers. */
+    Py_XSETREF(tracer->current, Py_NewRef(Py_None));
+    tracer->step_started = 0.0;
+    int before_sent = tracer->before_sent;
+    tracer->before_sent = 0;
+    if (!before_sent && tracer->ring != NULL && Py_IS_TYPE(tracer->ring, &RingType) &&
+        ((Ring *)tracer->ring)->slots != NULL && PyLong_CheckExact(lasti)) {
+        int offset = (int)PyLong_AsLong(lasti);
+        Py_DECREF(lasti);
+        ring_push_step((Ring *)tracer->ring, tracer->seq++, ended, started, self->task_id, code,
+                       offset, await_code, await_arg, (int)PyLong_AsLong(what));
+        *result = yielded;
+        return PYGEN_NEXT;
+    }
+    PyObject *record = PyTuple_New(11);
+    PyObject *seq = PyLong_FromLongLong(tracer->seq++);
+    PyObject *ended_obj = PyFloat_FromDouble(ended);
+    PyObject *started_obj = PyFloat_FromDouble(started);
+    if (record == NULL || seq == NULL || ended_obj == NULL || started_obj == NULL ||
+        tracer->append == NULL) {
+        Py_XDECREF(record);
+        Py_XDECREF(seq);
+        Py_XDECREF(ended_obj);
+        Py_XDECREF(started_obj);
+        Py_DECREF(code);
+        Py_DECREF(lasti);
+        Py_DECREF(await_code);
+        Py_DECREF(await_arg);
+        if (PyErr_Occurred()) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        *result = yielded;
+        return PYGEN_NEXT;
+    }
+    PyTuple_SET_ITEM(record, 0, Py_NewRef(step_code));
+    PyTuple_SET_ITEM(record, 1, seq);
+    PyTuple_SET_ITEM(record, 2, ended_obj);
+    PyTuple_SET_ITEM(record, 3, started_obj);
+    PyTuple_SET_ITEM(record, 4, Py_NewRef(self->task_id));
+    PyTuple_SET_ITEM(record, 5, code);
+    PyTuple_SET_ITEM(record, 6, lasti);
+    PyTuple_SET_ITEM(record, 7, await_code);
+    PyTuple_SET_ITEM(record, 8, await_arg);
+    PyTuple_SET_ITEM(record, 9, Py_NewRef(what));
+    PyTuple_SET_ITEM(record, 10, Py_NewRef(before_sent ? Py_True : Py_False));
+    PyObject_GC_UnTrack(record);
+    PyObject *r = PyObject_CallOneArg(tracer->append, record);
+    Py_DECREF(record);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(r);
+    *result = yielded;
+    return PYGEN_NEXT;
+}
+
+static PyObject *
+CoroProxy_send(CoroProxy *self, PyObject *value)
+{
+    PyObject *result = NULL;
+    PySendResult status = CoroProxy_am_send(self, value, &result);
+    if (status == PYGEN_NEXT) {
+        return result;
+    }
+    if (status == PYGEN_RETURN) {
+        if (result == Py_None) {
+            PyErr_SetNone(PyExc_StopIteration);
+        }
+        else {
+            PyObject *exc = PyObject_CallOneArg(PyExc_StopIteration, result);
+            if (exc != NULL) {
+                PyErr_SetObject(PyExc_StopIteration, exc);
+                Py_DECREF(exc);
+            }
+        }
+        Py_DECREF(result);
+    }
+    return NULL;
+}
+
+/* Introspection (cr_frame, __qualname__...) reads the user's coroutine. */
+static PyObject *
+CoroProxy_getattro(CoroProxy *self, PyObject *name)
+{
+    PyObject *found = PyObject_GenericGetAttr((PyObject *)self, name);
+    if (found != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError) || self->coro == NULL) {
+        return found;
+    }
+    if (PyUnicode_Check(name) && PyUnicode_Compare(name, str_coro_name) == 0) {
+        return NULL;
+    }
+    PyErr_Clear();
+    return PyObject_GetAttr(self->coro, name);
+}
+
+static PyMethodDef CoroProxy_methods[] = {
+    {"send", (PyCFunction)CoroProxy_send, METH_O, "Run the coroutine's next step."},
+    {NULL}};
+
+static PyMemberDef CoroProxy_members[] = {
+    {"_coro", T_OBJECT, offsetof(CoroProxy, coro), READONLY, "the user's coroutine"},
+    {"_tracer", T_OBJECT, offsetof(CoroProxy, tracer), READONLY, "the loop's tracer"},
+    {"task_id", T_OBJECT, offsetof(CoroProxy, task_id), READONLY, "the task's id in events"},
+    {"_code", T_OBJECT, offsetof(CoroProxy, code), READONLY,
+     "the user's coroutine code, when the inline description applies"},
+    {NULL}};
+
+static PyAsyncMethods CoroProxy_as_async = {
+    .am_send = (sendfunc)CoroProxy_am_send,
+};
+
+static PyTypeObject CoroProxyType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loopviz.trace._speedups.CoroProxy",
+    .tp_doc = "Forwards a task's coroutine, recording where each step starts and ends.",
+    .tp_basicsize = sizeof(CoroProxy),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)CoroProxy_init,
+    .tp_traverse = (traverseproc)CoroProxy_traverse,
+    .tp_clear = (inquiry)CoroProxy_clear,
+    .tp_dealloc = (destructor)CoroProxy_dealloc,
+    .tp_getattro = (getattrofunc)CoroProxy_getattro,
+    .tp_as_async = &CoroProxy_as_async,
+    .tp_methods = CoroProxy_methods,
+    .tp_members = CoroProxy_members,
+};
+
+/* -- module ------------------------------------------------------------------------------- */
+
+static PyObject *
+configure(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"library_calls", "future_type", "argument", "current_task",
+                             "step", "before_step", "exit", "yielded_nothing", "yielded_future",
+                             NULL};
+    PyObject *calls, *future, *argument, *current_task, *step, *before, *exit, *nothing, *fut;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOOOOO", kwlist, &PyDict_Type, &calls,
+                                     &future, &argument, &current_task, &step, &before, &exit,
+                                     &nothing, &fut)) {
+        return NULL;
+    }
+    Py_XSETREF(current_task_func, Py_NewRef(current_task));
+    Py_XSETREF(before_step_code, Py_NewRef(before));
+    Py_XSETREF(exit_code, Py_NewRef(exit));
+    Py_XSETREF(library_calls, Py_NewRef(calls));
+    Py_XSETREF(future_type, Py_NewRef(future));
+    Py_XSETREF(argument_func, Py_NewRef(argument));
+    Py_XSETREF(step_code, Py_NewRef(step));
+    Py_XSETREF(yielded_nothing, Py_NewRef(nothing));
+    Py_XSETREF(yielded_future, Py_NewRef(fut));
+    Py_RETURN_NONE;
+}
+
+/* CPython (3.11 at least) does not inherit am_send into a Python subclass, so the C task
+ * would look up and call the ``send`` method instead. Give the subclass the slot: a heap type
+ * owns its PyAsyncMethods, and its layout starts with CoroProxy's. */
+static PyObject *
+inherit_send(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &CoroProxyType) ||
+        !(((PyTypeObject *)cls)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyErr_SetString(PyExc_TypeError, "inherit_send() needs a Python subclass of CoroProxy");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    if (type->tp_as_async == NULL) {
+        PyErr_SetString(PyExc_TypeError, "the subclass has no async slots");
+        return NULL;
+    }
+    type->tp_as_async->am_send = (sendfunc)CoroProxy_am_send;
+    PyType_Modified(type);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+set_cancel_pending(PyObject *module, PyObject *func)
+{
+    Py_XSETREF(cancel_pending_func, Py_NewRef(func));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_monotonic(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return PyFloat_FromDouble(monotonic());
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
+     "Hand over the tables the fast path reads (describe.LIBRARY_CALLS, record codes)."},
+    {"inherit_send", inherit_send, METH_O,
+     "Give a Python subclass of CoroProxy the am_send slot the C task calls."},
+    {"set_cancel_pending", set_cancel_pending, METH_O,
+     "cancel_pending(task) -> bool: a cancel() arrived during the task's last step."},
+    {"monotonic", py_monotonic, METH_NOARGS, "The clock the fast path stamps steps with."},
+    {NULL}};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "loopviz.trace._speedups",
+    "The tracer's hot path in C (see proxy.py for the same logic in Python).", -1,
+    module_methods};
+
+#define INTERN(var, text)                                                                        \
+    if ((var = PyUnicode_InternFromString(text)) == NULL) {                                      \
+        return NULL;                                                                             \
+    }
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    INTERN(str_cr_frame, "cr_frame");
+    INTERN(str_cr_await, "cr_await");
+    INTERN(str_cr_code, "cr_code");
+    INTERN(str_step_done, "step_done");
+    INTERN(str_step_failed, "step_failed");
+    INTERN(str_describe, "_describe");
+    INTERN(str_coro_name, "_coro");
+    INTERN(str_returned, "returned");
+    INTERN(str_cancelled, "cancelled");
+    INTERN(str_empty, "");
+    INTERN(str_get_coro, "get_coro");
+    if (PyType_Ready(&RingType) < 0 || PyType_Ready(&RecorderType) < 0 ||
+        PyType_Ready(&CoroProxyType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "Recorder", (PyObject *)&RecorderType) < 0 ||
+        PyModule_AddObjectRef(module, "CoroProxy", (PyObject *)&CoroProxyType) < 0 ||
+        PyModule_AddObjectRef(module, "Ring", (PyObject *)&RingType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
