@@ -167,9 +167,9 @@ class Decoder:
     # -- one handler per record code: (record, loop time) -> events --------------------------------
 
     def _spawn(self, r: tuple[Any, ...], t: float) -> None:
-        _, _, _, task_id, parent, name, coro_code, site_code, site_line = r
+        _, _, _, task_id, parent, name, coro_code, site_code, site_lasti = r
         self.task_names[task_id] = name
-        site = self.place(site_code, site_line)
+        site = self.place(site_code, line_of(site_code, site_lasti))
         self._emit(
             t,
             E.TASK_SPAWNED,

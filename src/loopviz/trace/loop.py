@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.tasks
+import logging
 import sys
 import threading
 from types import CoroutineType
@@ -18,11 +19,14 @@ from typing import Any
 from loopviz.trace.buffer import DEFAULT_CAPACITY
 from loopviz.trace.clock import DilatedClock, check_speed
 from loopviz.trace.core import speedups
-from loopviz.trace.describe import is_user_code
+from loopviz.trace.describe import is_user_code, user_site
 from loopviz.trace.gate import StepGate
 from loopviz.trace.proxy import PROXY_TYPES, PyTracedCoroutine, TracedCoroutine
+from loopviz.trace.records import SPAWN
 from loopviz.trace.selector import TracingSelector
 from loopviz.trace.tracer import DEFAULT_STALL_THRESHOLD, StallWatchdog, Tracer, stall_limit
+
+log = logging.getLogger("loopviz.trace")
 
 #: Longest ready queue whose tasks ``before_io_wait`` names (see ``_ready_tasks``).
 READY_TASKS_LIMIT = 64
@@ -139,18 +143,30 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
         self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
     ):
         kind = type(coro)
-        if kind is not CoroutineType and (kind in PROXY_TYPES or not asyncio.iscoroutine(coro)):
+        if kind is CoroutineType:
+            coro_code = code = coro.cr_code
+            # The proxy describes a suspension inline when the coroutine is the user's own.
+            if not is_user_code(code):
+                code = None
+        elif kind in PROXY_TYPES or not asyncio.iscoroutine(coro):
             return super().create_task(coro, name=name, context=context, **kwargs)
+        else:  # a generator-based coroutine
+            coro_code, code = getattr(coro, "gi_code", None), None
+        caller = sys._getframe(1)
         if name is None:
-            name = _name_given_to_caller(sys._getframe(1))
+            name = _name_given_to_caller(caller)
         tracer = self.tracer
-        # The proxy describes a suspension inline when the coroutine is the user's own.
-        code = coro.cr_code if kind is CoroutineType else None
-        if code is not None and not is_user_code(code):
-            code = None
-        proxy = self._proxy_type(coro, tracer, tracer.new_task_id(), code)
-        task = super().create_task(proxy, name=name, context=context, **kwargs)
-        tracer.spawned(proxy.task_id, task, coro)
+        task_id = tracer.new_task_id()
+        task = super().create_task(
+            self._proxy_type(coro, tracer, task_id, code), name=name, context=context, **kwargs
+        )
+        try:
+            site_code, site_lasti = user_site(caller)
+            tracer.record(
+                SPAWN, task_id, tracer.current, task.get_name(), coro_code, site_code, site_lasti
+            )
+        except Exception:  # pragma: no cover - tracing must never break the program
+            log.exception("loopviz: recording a task spawn failed")
         return task
 
     # -- running --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ Records hold only numbers, strings and code objects (never futures or frames), s
 keeps nothing alive and costs the GC nothing.
 """
 
-SPAWN = 0  # tid, parent_tid, name, coro_code, site_code, site_line
+SPAWN = 0  # tid, parent_tid, name, coro_code, site_code, site_lasti
 BEFORE_STEP = 1  # tid (only when something happened during the step; else STEP carries it)
 STEP = 2  # started, tid, user_code, user_lasti, await_code, await_arg, yielded, before_sent
 EXIT = 3  # tid, outcome, detail, started, before_sent

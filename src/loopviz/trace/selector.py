@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import selectors
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from loopviz.trace.clock import DilatedClock
 from loopviz.trace.gate import StepGate
-from loopviz.trace.records import AFTER_IO, BEFORE_IO
+from loopviz.trace.records import AFTER_IO, BEFORE_IO, FD_UNWATCH, FD_WATCH
 from loopviz.trace.tracer import Tracer
 
 _monotonic = time.monotonic
@@ -23,14 +23,17 @@ _monotonic = time.monotonic
 STEP_GRACE = 0.02
 
 
-class TracingSelector(selectors.BaseSelector):
-    """Delegates to a real selector and records every registration and every wait."""
+class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """The platform's selector, recording every registration and every wait.
 
-    def __init__(
-        self, tracer: Tracer, clock: DilatedClock, inner: selectors.BaseSelector | None = None
-    ):
-        self._inner = inner if inner is not None else selectors.DefaultSelector()
+    A subclass rather than a wrapper: lookups the loop makes all the time (``get_key``) run at
+    stock speed, and a registration costs one extra call, the record.
+    """
+
+    def __init__(self, tracer: Tracer, clock: DilatedClock):
+        super().__init__()
         self._tracer = tracer
+        self._record = tracer.record
         self._clock = clock
         self._gate: StepGate | None = None
         self._counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
@@ -64,39 +67,28 @@ class TracingSelector(selectors.BaseSelector):
     # -- registration ----------------------------------------------------------------------------
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        key = self._inner.register(fileobj, events, data)
+        key = super().register(fileobj, events, data)
         if self._attached and key.fd not in self._internal:
-            self._tracer.fd_watch(key.fd, key.events)
+            self._record(FD_WATCH, key.fd, key.events)
         return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        key = self._inner.unregister(fileobj)
+        key = super().unregister(fileobj)
         if self._attached and key.fd not in self._internal:
-            self._tracer.fd_unwatch(key.fd)
+            self._record(FD_UNWATCH, key.fd)
         return key
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        before = self._inner.get_key(fileobj).events
-        key = self._inner.modify(fileobj, events, data)
+        before = self.get_key(fileobj).events
+        key = super().modify(fileobj, events, data)
         if self._attached and key.events != before and key.fd not in self._internal:
-            self._tracer.fd_watch(key.fd, key.events)
+            self._record(FD_WATCH, key.fd, key.events)
         return key
-
-    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._inner.get_key(fileobj)
-
-    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
-        return self._inner.get_map()
-
-    def close(self) -> None:
-        self._inner.close()
 
     def watched(self) -> tuple[tuple[int, int], ...]:
         """``(fd, mask)`` for every fd the user's code has the loop watch."""
         internal = self._internal
-        return tuple(
-            (fd, key.events) for fd, key in self._inner.get_map().items() if fd not in internal
-        )
+        return tuple((fd, key.events) for fd, key in self.get_map().items() if fd not in internal)
 
     # -- the wait --------------------------------------------------------------------------------
 
@@ -108,20 +100,20 @@ class TracingSelector(selectors.BaseSelector):
         the sub-millisecond rest with a short sleep, then poll once more.
         """
         if speed <= 1.0 or not wall or wall <= 0:
-            return self._inner.select(wall)
+            return super().select(wall)
         deadline = _monotonic() + wall
         whole = int(wall * 1000) / 1000
-        events = self._inner.select(whole) if whole > 0 else []
+        events = super().select(whole) if whole > 0 else []
         if not events:
             rest = deadline - _monotonic()
             if rest > 0:
                 time.sleep(rest)
-            events = self._inner.select(0)
+            events = super().select(0)
         return events
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if not self._attached:
-            return self._inner.select(timeout)
+            return super().select(timeout)
         tracer = self._tracer
         clock = self._clock
         gate = self._gate
@@ -151,17 +143,17 @@ class TracingSelector(selectors.BaseSelector):
         if self.virtual_time or (gate is not None and gate.armed):
             jump = self.virtual_time or (gate is not None and gate.stepping)
             grace = 0.0
-            if jump and timeout != 0 and len(self._inner.get_map()) > len(self._internal):
+            if jump and timeout != 0 and len(self.get_map()) > len(self._internal):
                 # Before jumping over a timer, give I/O already in flight (a reply on its way
                 # over loopback) the moment it needs, as the real wait would have.
                 wall = clock.wall_seconds(timeout)
                 grace = STEP_GRACE if wall is None else min(STEP_GRACE, wall)
-            events = self._inner.select(grace)
+            events = super().select(grace)
             # The loop's own wake-up byte (a control change) is no reason to stop the jump.
             if jump and timeout != 0 and all(key.fd in self._internal for key, _ in events):
                 if timeout is None:
                     if not events:
-                        events = self._inner.select(None)  # only I/O can wake us: wait for it
+                        events = super().select(None)  # only I/O can wake us: wait for it
                 else:
                     clock.advance(timeout)  # stepping: the next timer is due now
         else:

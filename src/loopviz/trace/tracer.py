@@ -82,14 +82,6 @@ class Tracer(Recorder):
     def new_task_id(self) -> int:
         return next(self._task_ids)
 
-    def spawned(self, task_id: int, task: asyncio.Task[Any], coro: Any) -> None:
-        try:
-            code, line = user_site(sys._getframe(2))
-            coro_code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-            self.record(R.SPAWN, task_id, self.current, task.get_name(), coro_code, code, line)
-        except Exception:  # pragma: no cover - tracing must never break the program
-            log.exception("loopviz: recording a task spawn failed")
-
     def step_done(
         self,
         task_id: int,
@@ -220,12 +212,6 @@ class Tracer(Recorder):
         else:
             self.record(R.OUTPUT, task_id, text)
 
-    def fd_watch(self, fd: int, mask: int) -> None:
-        self.record(R.FD_WATCH, fd, mask)
-
-    def fd_unwatch(self, fd: int) -> None:
-        self.record(R.FD_UNWATCH, fd)
-
     def label_fd(self, fd: int, label: str) -> None:
         self.record(R.FD_LABEL, fd, label)
 
@@ -262,7 +248,8 @@ class StallWatchdog(threading.Thread):
             if sample is not None and sample[0] == started:
                 continue
             frame = sys._current_frames().get(tracer.loop_thread_id or -1)
-            code, line = user_site(frame)
+            code, lasti = user_site(frame)
+            line = line_of(code, lasti)
             del frame
             if code is not None and tracer.step_started == started:
                 tracer.stall_sample = (started, code, line)
