@@ -14,7 +14,8 @@ as the UI does, so the buffer's cost is real:
   decode_ratio   the consumer also decodes every record into named events, as the dashboard
                  does; in one process it competes with the traced loop for the GIL.
 
-``--json`` prints one JSON object.
+``--json`` prints one JSON object. Each row names the tracer it measured ("C" when the optional
+``_speedups`` module is built, else "pure Python"; ``LOOPVIZ_PURE_PYTHON=1`` forces the latter).
 
     python benchmarks/tracer_overhead.py [--rounds N] [--json]
 """
@@ -32,6 +33,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from loopviz.trace import EventStream, new_event_loop
+from loopviz.trace.core import IMPLEMENTATION
 
 TARGETS = {"W1": 1.5, "W3": 1.05}
 
@@ -148,6 +150,7 @@ def measure(rounds: int) -> dict[str, dict[str, float]]:
             "events": events,
             "dropped_while_decoding": dropped,
             "rounds": rounds,
+            "tracer": IMPLEMENTATION,
         }
         if name in TARGETS:
             results[name]["target"] = TARGETS[name]
@@ -163,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"Python {sys.version.split()[0]}, {args.rounds} interleaved A/B rounds, medians")
+    print(
+        f"Python {sys.version.split()[0]}, tracer hot path in {IMPLEMENTATION}, "
+        f"{args.rounds} interleaved A/B rounds, medians"
+    )
     print(
         f"{'':4} {'plain':>10} {'traced':>10} {'ratio':>7} {'target':>7} "
         f"{'+decode':>10} {'ratio':>7} {'events':>8} {'dropped':>8}"

@@ -1,0 +1,192 @@
+"""The optional C hot path (``_speedups``) against the pure-Python tracer it replaces.
+
+Both must write the same records: the programs below run once through the C proxy and once
+through ``PyTracedCoroutine`` (``pure_python=True``), and their events must match field for field,
+apart from measured durations and stamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loopviz.trace import core
+from loopviz.trace.buffer import EventBuffer
+from tracing import run_traced
+
+MEASURED = {"t", "seq", "duration", "waited", "waited_wall"}
+needs_c = pytest.mark.skipif(core.speedups is None, reason="the C module is not built")
+
+
+def test_the_c_module_is_built_where_a_compiler_exists() -> None:
+    """CI has a compiler: a silent fallback to pure Python would hide a broken build."""
+    if os.environ.get("LOOPVIZ_PURE_PYTHON"):
+        assert core.IMPLEMENTATION == "pure Python"
+    elif shutil.which("cc") or shutil.which("gcc"):
+        assert core.IMPLEMENTATION == "C"
+
+
+async def interleave() -> list[str]:
+    out: list[str] = []
+
+    async def numbers() -> None:
+        for i in range(1, 4):
+            out.append(str(i))
+            print(i)
+            await asyncio.sleep(0.25)
+
+    async def letters() -> None:
+        for c in "abc":
+            out.append(c)
+            await asyncio.sleep(0.25)
+
+    await asyncio.gather(numbers(), letters())
+    return out
+
+
+async def endings() -> list[str]:
+    """Every way a task ends, and steps that await tasks, futures, queues and nested code."""
+
+    async def returns_value() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def fails() -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("boom")
+
+    async def sleeper() -> None:
+        await asyncio.sleep(10)
+
+    async def inner() -> None:
+        await asyncio.sleep(0.02)
+
+    async def nested() -> None:
+        await inner()  # the user's coroutine awaits another: the general path walks the chain
+
+    async def cancels_itself_last() -> None:
+        asyncio.current_task().cancel()  # type: ignore[union-attr]
+        # returns during the step that asked for the cancel: asyncio ends it cancelled
+
+    queue: asyncio.Queue[int] = asyncio.Queue()
+
+    async def consumer() -> int:
+        return await queue.get()
+
+    results = []
+    value = asyncio.create_task(returns_value())
+    failing = asyncio.create_task(fails())
+    sleeping = asyncio.create_task(sleeper())
+    getter = asyncio.create_task(consumer())
+    await asyncio.sleep(0.005)
+    queue.put_nowait(7)
+    results.append(str(await value))
+    results.append(str(await getter))
+    with pytest.raises(ValueError):
+        await failing
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    await nested()
+    last = asyncio.create_task(cancels_itself_last())
+    with pytest.raises(asyncio.CancelledError):
+        await last
+    results.append(str(last.cancelled()))
+    return results
+
+
+def comparable(events: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Events without what is measured, and with asyncio's process-wide "Task-N" names."""
+
+    def same(value: Any) -> Any:
+        return re.sub(r"Task-\d+", "Task-N", value) if isinstance(value, str) else value
+
+    return [
+        (e.kind, {k: same(v) for k, v in e.fields.items() if k not in MEASURED}) for e in events
+    ]
+
+
+@needs_c
+@pytest.mark.parametrize("program", [interleave, endings], ids=["interleave", "endings"])
+def test_c_and_python_record_the_same_events(
+    program: Callable[[], Coroutine[Any, Any, Any]],
+) -> None:
+    c_result, c_events = run_traced(program, virtual_time=True)
+    py_result, py_events = run_traced(program, virtual_time=True, pure_python=True)
+    assert c_result == py_result
+    assert comparable(c_events) == comparable(py_events)
+    assert [e.seq for e in c_events] == list(range(len(c_events)))
+
+
+@needs_c
+def test_the_c_proxy_is_what_the_task_steps() -> None:
+    """The C task must reach the step through am_send, not a looked-up ``send`` method."""
+    from loopviz.trace.proxy import CTracedCoroutine
+
+    async def main() -> str:
+        async def child() -> str:
+            await asyncio.sleep(0)
+            return "done"
+
+        task = asyncio.create_task(child())
+        assert type(task.get_coro()) is CTracedCoroutine
+        return await task
+
+    original = CTracedCoroutine.send
+    try:
+
+        def refuse(self: Any, value: Any) -> Any:
+            raise AssertionError("the task looked up send() instead of am_send")
+
+        CTracedCoroutine.send = refuse  # type: ignore[method-assign]
+        result, events = run_traced(main)
+    finally:
+        CTracedCoroutine.send = original  # type: ignore[method-assign]
+    assert result == "done"
+    assert any(e.kind == "after_task_step" for e in events)
+
+
+@pytest.mark.parametrize("ring", [True, False], ids=["ring", "deque"])
+def test_a_full_buffer_drops_the_oldest_and_keeps_order(ring: bool) -> None:
+    buffer = EventBuffer(16, ring=ring)
+    for seq in range(40):
+        buffer.append((99, seq, float(seq)))
+    assert len(buffer) == 16
+    first = buffer.drain(limit=5)
+    assert [r[1] for r in first] == [24, 25, 26, 27, 28]
+    rest = buffer.drain()
+    assert [r[1] for r in rest] == list(range(29, 40))
+    assert len(buffer) == 0 and buffer.drain() == []
+
+
+def test_the_pure_python_fallback_passes_the_tracer_tests() -> None:
+    """Without the C module (no compiler at install time) loopviz must work the same."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, LOOPVIZ_PURE_PYTHON="1")
+    probe = subprocess.run(
+        [sys.executable, "-c", "from loopviz.trace.core import IMPLEMENTATION as I; print(I)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "pure Python"
+    tests = ["tests/test_trace_tasks.py", "tests/test_trace_io.py", "tests/test_trace_control.py"]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
