@@ -19,6 +19,9 @@ from typing import Any
 from loopviz.trace.core import speedups
 
 DEFAULT_CAPACITY = 65_536
+#: Above this many records a preallocated ring (72 bytes a slot) would reserve more memory than
+#: it saves; such buffers (long headless simulations) use the deque, which grows as it fills.
+RING_LIMIT = 1 << 20
 
 RawRecord = tuple[Any, ...]
 
@@ -36,7 +39,7 @@ class EventBuffer:
         #: The C ring the C proxy writes steps into, or None.
         self.ring: Any = None
         self._records: Any
-        if ring and speedups is not None:
+        if ring and speedups is not None and capacity <= RING_LIMIT:
             self.ring = self._records = speedups.Ring(capacity)
         else:
             self._records = deque(maxlen=capacity)
