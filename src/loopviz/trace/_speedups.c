@@ -1044,12 +1044,6 @@ set_cancel_pending(PyObject *module, PyObject *func)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-py_monotonic(PyObject *module, PyObject *Py_UNUSED(ignored))
-{
-    return PyFloat_FromDouble(monotonic());
-}
-
 static PyMethodDef module_methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "Hand over the tables the fast path reads (describe.LIBRARY_CALLS, record codes)."},
@@ -1057,7 +1051,6 @@ static PyMethodDef module_methods[] = {
      "Give a Python subclass of CoroProxy the am_send slot the C task calls."},
     {"set_cancel_pending", set_cancel_pending, METH_O,
      "cancel_pending(task) -> bool: a cancel() arrived during the task's last step."},
-    {"monotonic", py_monotonic, METH_NOARGS, "The clock the fast path stamps steps with."},
     {NULL}};
 
 static struct PyModuleDef module_def = {
