@@ -1,10 +1,14 @@
 /* loopviz.trace._speedups: the tracer's hot path in C (optional; proxy.py has the same logic in
  * Python and is used when this module is not built).
  *
- * Two types:
+ * The types:
  *   Recorder   the per-loop state every task step touches (the sequence counter, the step in
  *              progress, the fast-path switch, the stall limit, the buffer's append). Tracer
  *              subclasses it, so Python reads and writes the same fields as attributes.
+ *   SpawnMethod  TracedEventLoop's create_task: wraps a new task's coroutine in the proxy and
+ *              records the spawn (name, coroutine, the user's line that spawned it).
+ *   PollWatch  stands in for a poll-like selector's epoll/poll object, recording each change
+ *              of interest (register, modify, unregister) as the selector makes it.
  *   CoroProxy  the base of TracedCoroutine. Its am_send slot is what the C asyncio.Task calls for
  *              every step (PyIter_Send), so a step costs no method lookup and no StopIteration.
  *              The common step end (a user coroutine suspended in a library call, nothing else
@@ -35,6 +39,16 @@ static PyObject *str_returned, *str_cancelled, *str_empty, *str_get_coro;
 static PyObject *str_cr_frame, *str_cr_await, *str_cr_code, *str_step_done, *str_step_failed,
     *str_describe, *str_coro_name;
 
+static PyObject *is_user_code_func = NULL; /* describe.is_user_code(code) */
+/* Set by configure_spawn() (loop.py): what create_task needs. */
+static PyObject *spawn_code = NULL;        /* records.SPAWN */
+static PyObject *base_create_task = NULL;  /* asyncio's create_task, which makes the Task */
+static PyObject *naming_callers = NULL;    /* tuple: codes that name a task after creating it */
+static PyObject *callback_entry = NULL;    /* Handle._run's code: where a callback's stack starts */
+static PyObject *str_tracer, *str_name, *str_get_name, *str_proxy_type, *str_create_other,
+    *str_f_locals, *str_register, *str_modify, *str_unregister, *str_poll, *str_close,
+    *str_fileno;
+
 /* time.monotonic(), bit for bit: CLOCK_MONOTONIC in nanoseconds, divided as CPython does. */
 static inline double
 monotonic(void)
@@ -46,6 +60,145 @@ monotonic(void)
         return (double)(ns / 1000000000LL);
     }
     return (double)ns / 1e9;
+}
+
+/* -- code kinds ----------------------------------------------------------------------------- */
+
+/* Whether a code object is the user's, and if not, which argument of the library call is worth
+ * recording: describe.is_user_code() decides, this table remembers the answer by the code
+ * object's address. A dict keyed by code objects would hash each one's contents on every
+ * lookup (CPython does not cache a code object's hash), which costs more than the rest of a
+ * step's bookkeeping. Entries keep their code objects alive, as describe.py's dicts do, so an
+ * address is never reused while it is in the table. */
+typedef struct {
+    PyObject *code;
+    PyObject *kind; /* Py_True: the user's code; else the argument's name ("" for none) */
+} CodeEntry;
+
+static CodeEntry *code_table = NULL;
+static size_t code_table_size = 0; /* a power of two */
+static size_t code_table_used = 0;
+
+static inline size_t
+code_hash(PyObject *code)
+{
+    size_t h = (size_t)(uintptr_t)code >> 4;
+    return h ^ (h >> 17);
+}
+
+static int
+code_table_insert(PyObject *code, PyObject *kind)
+{
+    if (2 * (code_table_used + 1) > code_table_size) {
+        size_t size = code_table_size ? 2 * code_table_size : 256;
+        CodeEntry *table = PyMem_Calloc(size, sizeof(CodeEntry));
+        if (table == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (size_t i = 0; i < code_table_size; i++) {
+            if (code_table[i].code != NULL) {
+                size_t j = code_hash(code_table[i].code) & (size - 1);
+                while (table[j].code != NULL) {
+                    j = (j + 1) & (size - 1);
+                }
+                table[j] = code_table[i];
+            }
+        }
+        PyMem_Free(code_table);
+        code_table = table;
+        code_table_size = size;
+    }
+    size_t mask = code_table_size - 1;
+    size_t i = code_hash(code) & mask;
+    while (code_table[i].code != NULL) {
+        if (code_table[i].code == code) {
+            Py_SETREF(code_table[i].kind, Py_NewRef(kind));
+            return 0;
+        }
+        i = (i + 1) & mask;
+    }
+    code_table[i].code = Py_NewRef(code);
+    code_table[i].kind = Py_NewRef(kind);
+    code_table_used++;
+    return 0;
+}
+
+/* Borrowed: Py_True for the user's code, else the library call's argument name ("" for none);
+ * NULL with an exception set on error. */
+static PyObject *
+code_kind(PyObject *code)
+{
+    if (code_table != NULL) {
+        size_t mask = code_table_size - 1;
+        for (size_t i = code_hash(code) & mask; code_table[i].code != NULL; i = (i + 1) & mask) {
+            if (code_table[i].code == code) {
+                return code_table[i].kind;
+            }
+        }
+    }
+    if (is_user_code_func == NULL || library_calls == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_speedups.configure() was not called");
+        return NULL;
+    }
+    PyObject *answer = PyObject_CallOneArg(is_user_code_func, code);
+    if (answer == NULL) {
+        return NULL;
+    }
+    int user = PyObject_IsTrue(answer);
+    Py_DECREF(answer);
+    if (user < 0) {
+        return NULL;
+    }
+    PyObject *kind = Py_True;
+    if (!user) { /* is_user_code() has put the library call's argument in LIBRARY_CALLS */
+        kind = PyDict_GetItemWithError(library_calls, code);
+        if (kind == NULL) {
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            kind = str_empty;
+        }
+    }
+    if (code_table_insert(code, kind) < 0) {
+        return NULL;
+    }
+    return kind;
+}
+
+/* describe.user_site() in C: the innermost user frame at or outside frame, within the running
+ * callback or task step. Sets *code (a new reference, None when there is none) and *lasti. */
+static int
+user_site(PyFrameObject *frame, PyObject **code, int *lasti)
+{
+    Py_XINCREF(frame);
+    while (frame != NULL) {
+        PyObject *frame_code = (PyObject *)PyFrame_GetCode(frame);
+        if (frame_code == callback_entry) {
+            Py_DECREF(frame_code);
+            break;
+        }
+        PyObject *kind = code_kind(frame_code);
+        if (kind == NULL) {
+            Py_DECREF(frame_code);
+            Py_DECREF(frame);
+            return -1;
+        }
+        if (kind == Py_True) {
+            *code = frame_code;
+            *lasti = PyFrame_GetLasti(frame);
+            Py_DECREF(frame);
+            return 0;
+        }
+        Py_DECREF(frame_code);
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_XDECREF(frame);
+    *code = Py_NewRef(Py_None);
+    *lasti = -1;
+    return 0;
 }
 
 /* -- Ring ---------------------------------------------------------------------------------- */
@@ -306,6 +459,7 @@ typedef struct {
     double step_started;
     double stall_limit;
     long long seq;
+    long long task_ids; /* the last task id given out */
     char special;
     char before_sent;
     char details;
@@ -353,6 +507,7 @@ Recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->step_started = 0.0;
     self->stall_limit = 0.1;
     self->seq = 0;
+    self->task_ids = 0;
     self->special = 0;
     self->before_sent = 0;
     self->details = 1;
@@ -363,6 +518,12 @@ static PyObject *
 Recorder_next_seq(Recorder *self, PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromLongLong(self->seq++);
+}
+
+static PyObject *
+Recorder_new_task_id(Recorder *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong(++self->task_ids);
 }
 
 /* Add a finished record tuple to the buffer (the ring directly, or the append callable). */
@@ -461,6 +622,8 @@ static PyMethodDef Recorder_methods[] = {
      "record(code, *payload): append a record, opening the current task step first."},
     {"next_seq", (PyCFunction)Recorder_next_seq, METH_NOARGS,
      "The next record's sequence number (0, 1, 2...); gaps in a stream are lost records."},
+    {"new_task_id", (PyCFunction)Recorder_new_task_id, METH_NOARGS,
+     "A new task's id in the events (1, 2, 3...)."},
     {NULL}};
 
 static PyMemberDef Recorder_members[] = {
@@ -743,11 +906,11 @@ describe_fast(CoroProxy *self, PyObject *yielded, PyObject **code, PyObject **la
         Py_DECREF(awaited);
         return -1;
     }
-    PyObject *name = PyDict_GetItemWithError(library_calls, awaited_code); /* borrowed */
-    if (name == NULL) {
+    PyObject *name = code_kind(awaited_code); /* borrowed */
+    if (name == NULL || name == Py_True) { /* the user's own code below: walk the chain */
         Py_DECREF(awaited_code);
         Py_DECREF(awaited);
-        if (PyErr_Occurred()) {
+        if (name == NULL) {
             return -1;
         }
         return describe_slow(self, code, lasti, await_code, await_arg);
@@ -990,20 +1153,494 @@ static PyTypeObject CoroProxyType = {
     .tp_members = CoroProxy_members,
 };
 
+#define MAX_ARGS 8 /* arguments a forwarded call takes at most (stock ones take 1 to 3) */
+
+/* -- create_task ---------------------------------------------------------------------------- */
+
+/* loop.py's PySpawner.create_task in C: a task made every few microseconds (a server's
+ * connection handlers) costs little more than on the stock loop. */
+
+/* The name asyncio.create_task() or TaskGroup.create_task() (3.11) gives the task only after
+ * loop.create_task() returns: read it from the caller's frame. New reference or None. */
+static PyObject *
+name_given_to_caller(PyFrameObject *caller)
+{
+    if (caller == NULL || naming_callers == NULL) {
+        return Py_NewRef(Py_None);
+    }
+    PyObject *code = (PyObject *)PyFrame_GetCode(caller);
+    int naming = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(naming_callers); i++) {
+        naming |= PyTuple_GET_ITEM(naming_callers, i) == code;
+    }
+    Py_DECREF(code);
+    if (!naming) {
+        return Py_NewRef(Py_None);
+    }
+    PyObject *locals = PyObject_GetAttr((PyObject *)caller, str_f_locals);
+    if (locals == NULL) {
+        return NULL;
+    }
+    PyObject *name = PyMapping_Check(locals) ? PyObject_GetItem(locals, str_name) : NULL;
+    Py_DECREF(locals);
+    if (name == NULL) {
+        PyErr_Clear();
+        return Py_NewRef(Py_None);
+    }
+    if (name == Py_None) {
+        return name;
+    }
+    PyObject *text = PyObject_Str(name);
+    Py_DECREF(name);
+    return text;
+}
+
+/* The coroutine wrapped for tracing: the C proxy is filled in directly (no argument parsing),
+ * any other proxy type is called as proxy_type(coro, tracer, task_id, code). */
+static PyObject *
+make_proxy(PyObject *proxy_type, PyObject *coro, PyObject *tracer, PyObject *task_id,
+           PyObject *code)
+{
+    if (PyType_Check(proxy_type) &&
+        PyType_IsSubtype((PyTypeObject *)proxy_type, &CoroProxyType)) {
+        PyTypeObject *type = (PyTypeObject *)proxy_type;
+        CoroProxy *proxy = (CoroProxy *)type->tp_alloc(type, 0);
+        if (proxy == NULL) {
+            return NULL;
+        }
+        proxy->coro = Py_NewRef(coro);
+        proxy->tracer = Py_NewRef(tracer);
+        proxy->task_id = Py_NewRef(task_id);
+        proxy->code = Py_NewRef(code);
+        return (PyObject *)proxy;
+    }
+    return PyObject_CallFunctionObjArgs(proxy_type, coro, tracer, task_id, code, NULL);
+}
+
+/* Record the spawn; failing here must not fail the program, which already has its task. */
+static void
+record_spawn(Recorder *tracer, PyObject *task, PyObject *task_id, PyObject *coro_code,
+             PyFrameObject *caller)
+{
+    PyObject *site_code = NULL, *site_lasti = NULL;
+    int lasti;
+    PyObject *name = PyObject_CallMethodNoArgs(task, str_get_name);
+    if (name != NULL && user_site(caller, &site_code, &lasti) == 0 &&
+        (site_lasti = PyLong_FromLong(lasti)) != NULL) {
+        PyObject *parent = Py_NewRef(tracer->current);
+        PyObject *args[] = {spawn_code, task_id, parent, name, coro_code, site_code, site_lasti};
+        PyObject *r = Recorder_record(tracer, args, 7);
+        Py_XDECREF(r);
+        Py_DECREF(parent);
+    }
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(task);
+    }
+    Py_XDECREF(name);
+    Py_XDECREF(site_code);
+    Py_XDECREF(site_lasti);
+}
+
+static PyObject *
+create_task(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *tracer = NULL;
+    PyObject *stack[MAX_ARGS + 3];
+    if (nargs == 1 && nkw <= MAX_ARGS && PyCoro_CheckExact(args[0]) &&
+        base_create_task != NULL && spawn_code != NULL) {
+        tracer = PyObject_GetAttr(loop, str_tracer);
+        if (tracer == NULL) {
+            return NULL;
+        }
+        if (!PyObject_TypeCheck(tracer, &RecorderType)) {
+            Py_CLEAR(tracer);
+        }
+    }
+    if (tracer == NULL) { /* not a native coroutine, or not set up: the Python way */
+        PyObject *method = PyObject_GetAttr(loop, str_create_other);
+        if (method == NULL) {
+            return NULL;
+        }
+        PyObject *task = PyObject_Vectorcall(method, args, nargs, kwnames);
+        Py_DECREF(method);
+        return task;
+    }
+    PyObject *coro = args[0];
+    Py_ssize_t name_at = -1;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        if (PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, i), str_name) == 0) {
+            name_at = i;
+        }
+    }
+    PyFrameObject *caller = PyEval_GetFrame(); /* borrowed: who called create_task */
+    PyObject *coro_code = NULL, *given = NULL, *task_id = NULL, *proxy_type = NULL;
+    PyObject *proxy = NULL, *call_names = NULL, *task = NULL;
+
+    coro_code = PyObject_GetAttr(coro, str_cr_code);
+    if (coro_code == NULL) {
+        goto done;
+    }
+    PyObject *kind = code_kind(coro_code);
+    if (kind == NULL) {
+        goto done;
+    }
+    if (name_at < 0 || args[1 + name_at] == Py_None) {
+        given = name_given_to_caller(caller);
+        if (given == NULL) {
+            goto done;
+        }
+    }
+    task_id = PyLong_FromLongLong(++((Recorder *)tracer)->task_ids);
+    proxy_type = PyObject_GetAttr(tracer, str_proxy_type);
+    if (task_id == NULL || proxy_type == NULL) {
+        goto done;
+    }
+    proxy = make_proxy(proxy_type, coro, tracer, task_id, kind == Py_True ? coro_code : Py_None);
+    if (proxy == NULL) {
+        goto done;
+    }
+    /* asyncio's create_task(loop, proxy, **keywords), with the name found for it */
+    stack[0] = loop;
+    stack[1] = proxy;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        stack[2 + i] = args[1 + i];
+    }
+    Py_ssize_t ncall = nkw;
+    call_names = Py_XNewRef(kwnames);
+    if (given != NULL && given != Py_None) {
+        if (name_at >= 0) {
+            stack[2 + name_at] = given;
+        }
+        else {
+            PyObject *names = PyTuple_New(nkw + 1);
+            if (names == NULL) {
+                goto done;
+            }
+            for (Py_ssize_t i = 0; i < nkw; i++) {
+                PyTuple_SET_ITEM(names, i, Py_NewRef(PyTuple_GET_ITEM(kwnames, i)));
+            }
+            PyTuple_SET_ITEM(names, nkw, Py_NewRef(str_name));
+            Py_XSETREF(call_names, names);
+            stack[2 + nkw] = given;
+            ncall++;
+        }
+    }
+    task = PyObject_Vectorcall(base_create_task, stack, 2, ncall ? call_names : NULL);
+    if (task != NULL) {
+        record_spawn((Recorder *)tracer, task, task_id, coro_code, caller);
+    }
+done:
+    Py_DECREF(tracer);
+    Py_XDECREF(coro_code);
+    Py_XDECREF(given);
+    Py_XDECREF(task_id);
+    Py_XDECREF(proxy_type);
+    Py_XDECREF(proxy);
+    Py_XDECREF(call_names);
+    return task;
+}
+
+/* create_task as a method: a descriptor flagged like a function's, so ``loop.create_task(c)``
+ * calls it with the loop first and allocates no bound method. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+} SpawnMethod;
+
+static PyObject *
+SpawnMethod_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                       PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "create_task() needs the loop");
+        return NULL;
+    }
+    return create_task(args[0], args + 1, nargs - 1, kwnames);
+}
+
+static PyObject *
+SpawnMethod_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(self);
+    }
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *
+SpawnMethod_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    SpawnMethod *self = (SpawnMethod *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->vectorcall = SpawnMethod_vectorcall;
+    }
+    return (PyObject *)self;
+}
+
+static PyTypeObject SpawnMethodType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loopviz.trace._speedups.SpawnMethod",
+    .tp_doc = "create_task(loop, coro, *, name=None, context=None): loop.PySpawner.create_task "
+              "in C; put an instance in a loop class.",
+    .tp_basicsize = sizeof(SpawnMethod),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_METHOD_DESCRIPTOR | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(SpawnMethod, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = SpawnMethod_descr_get,
+    .tp_new = SpawnMethod_new,
+};
+
+/* -- PollWatch ------------------------------------------------------------------------------ */
+
+/* Stands in for the epoll (or poll) object of a selector from the selectors module: each
+ * register/modify/unregister is passed on, then recorded (FD_WATCH fd mask, FD_UNWATCH fd),
+ * so watching an fd costs one C call more than on the stock loop. The selector calls modify
+ * only when the interest changed. Masks are translated back to selectors' READ=1 / WRITE=2. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *poller;   /* the real epoll/poll object */
+    PyObject *tracer;   /* a Recorder */
+    PyObject *watch;    /* records.FD_WATCH */
+    PyObject *unwatch;  /* records.FD_UNWATCH */
+    PyObject *internal; /* fds never shown (the loop's self-pipe): a frozenset, or None */
+    long read_bits, write_bits;
+    char recording;
+} PollWatch;
+
+static int
+PollWatch_traverse(PollWatch *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->poller);
+    Py_VISIT(self->tracer);
+    Py_VISIT(self->internal);
+    return 0;
+}
+
+static int
+PollWatch_clear(PollWatch *self)
+{
+    Py_CLEAR(self->poller);
+    Py_CLEAR(self->tracer);
+    Py_CLEAR(self->watch);
+    Py_CLEAR(self->unwatch);
+    Py_CLEAR(self->internal);
+    return 0;
+}
+
+static void
+PollWatch_dealloc(PollWatch *self)
+{
+    PyObject_GC_UnTrack(self);
+    PollWatch_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+PollWatch_init(PollWatch *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"poller", "tracer", "watch", "unwatch", "read_bits", "write_bits",
+                             NULL};
+    PyObject *poller, *tracer, *watch, *unwatch;
+    long read_bits, write_bits;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!OOll", kwlist, &poller, &RecorderType,
+                                     &tracer, &watch, &unwatch, &read_bits, &write_bits)) {
+        return -1;
+    }
+    Py_XSETREF(self->poller, Py_NewRef(poller));
+    Py_XSETREF(self->tracer, Py_NewRef(tracer));
+    Py_XSETREF(self->watch, Py_NewRef(watch));
+    Py_XSETREF(self->unwatch, Py_NewRef(unwatch));
+    Py_XSETREF(self->internal, Py_NewRef(Py_None));
+    self->read_bits = read_bits;
+    self->write_bits = write_bits;
+    self->recording = 0;
+    return 0;
+}
+
+/* Call the poller's method with the same arguments. */
+static PyObject *
+forward(PollWatch *self, PyObject *name, PyObject *const *args, Py_ssize_t nargs,
+        PyObject *kwnames)
+{
+    Py_ssize_t total = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
+    PyObject *stack[MAX_ARGS + 1];
+    if (total > MAX_ARGS) {
+        PyErr_SetString(PyExc_TypeError, "too many arguments");
+        return NULL;
+    }
+    stack[0] = self->poller;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        stack[i + 1] = args[i];
+    }
+    return PyObject_VectorcallMethod(name, stack, (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     kwnames);
+}
+
+/* Whether a change to this fd is shown: recording, and not one of the loop's own fds. */
+static int
+shown(PollWatch *self, PyObject *fd)
+{
+    if (!self->recording) {
+        return 0;
+    }
+    if (self->internal != NULL && PyAnySet_Check(self->internal)) {
+        int hidden = PySet_Contains(self->internal, fd);
+        if (hidden != 0) {
+            if (hidden < 0) {
+                PyErr_Clear();
+            }
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+record_fd(PollWatch *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *r = Recorder_record((Recorder *)self->tracer, args, nargs);
+    if (r == NULL) { /* tracing never breaks the program */
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(r);
+}
+
+static PyObject *
+watch_changed(PollWatch *self, PyObject *method, PyObject *const *args, Py_ssize_t nargs,
+              PyObject *kwnames)
+{
+    PyObject *r = forward(self, method, args, nargs, kwnames);
+    if (r != NULL && nargs == 2 && shown(self, args[0])) {
+        long mask = PyLong_AsLong(args[1]);
+        if (mask == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return r;
+        }
+        PyObject *events =
+            PyLong_FromLong((mask & self->read_bits ? 1 : 0) | (mask & self->write_bits ? 2 : 0));
+        if (events == NULL) {
+            PyErr_WriteUnraisable((PyObject *)self);
+            return r;
+        }
+        PyObject *record[] = {self->watch, args[0], events};
+        record_fd(self, record, 3);
+        Py_DECREF(events);
+    }
+    return r;
+}
+
+static PyObject *
+PollWatch_register(PollWatch *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return watch_changed(self, str_register, args, nargs, kwnames);
+}
+
+static PyObject *
+PollWatch_modify(PollWatch *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return watch_changed(self, str_modify, args, nargs, kwnames);
+}
+
+/* The selector drops the key even when the kernel refuses (the fd was closed already): so is
+ * the watch, in the events too. */
+static PyObject *
+PollWatch_unregister(PollWatch *self, PyObject *const *args, Py_ssize_t nargs,
+                     PyObject *kwnames)
+{
+    PyObject *r = forward(self, str_unregister, args, nargs, kwnames);
+    if (nargs == 1 && (r != NULL || PyErr_ExceptionMatches(PyExc_OSError)) &&
+        shown(self, args[0])) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *record[] = {self->unwatch, args[0]};
+        record_fd(self, record, 2);
+        PyErr_Restore(type, value, tb);
+    }
+    return r;
+}
+
+static PyObject *
+PollWatch_poll(PollWatch *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return forward(self, str_poll, args, nargs, kwnames);
+}
+
+static PyObject *
+PollWatch_close(PollWatch *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyObject_CallMethodNoArgs(self->poller, str_close);
+}
+
+static PyObject *
+PollWatch_fileno(PollWatch *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyObject_CallMethodNoArgs(self->poller, str_fileno);
+}
+
+/* Anything else (closed, ...) is the poller's. */
+static PyObject *
+PollWatch_getattro(PollWatch *self, PyObject *name)
+{
+    PyObject *found = PyObject_GenericGetAttr((PyObject *)self, name);
+    if (found != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError) || self->poller == NULL) {
+        return found;
+    }
+    PyErr_Clear();
+    return PyObject_GetAttr(self->poller, name);
+}
+
+static PyMethodDef PollWatch_methods[] = {
+    {"register", (PyCFunction)(void (*)(void))PollWatch_register, METH_FASTCALL | METH_KEYWORDS,
+     "Watch an fd; recorded as FD_WATCH."},
+    {"modify", (PyCFunction)(void (*)(void))PollWatch_modify, METH_FASTCALL | METH_KEYWORDS,
+     "Change an fd's interest; recorded as FD_WATCH."},
+    {"unregister", (PyCFunction)(void (*)(void))PollWatch_unregister,
+     METH_FASTCALL | METH_KEYWORDS, "Stop watching an fd; recorded as FD_UNWATCH."},
+    {"poll", (PyCFunction)(void (*)(void))PollWatch_poll, METH_FASTCALL | METH_KEYWORDS,
+     "The poller's poll()."},
+    {"close", (PyCFunction)PollWatch_close, METH_NOARGS, "Close the poller."},
+    {"fileno", (PyCFunction)PollWatch_fileno, METH_NOARGS, "The poller's fd."},
+    {NULL}};
+
+static PyMemberDef PollWatch_members[] = {
+    {"poller", T_OBJECT, offsetof(PollWatch, poller), READONLY, "the real epoll/poll object"},
+    {"recording", T_BOOL, offsetof(PollWatch, recording), 0, "record changes from now on"},
+    {"internal", T_OBJECT, offsetof(PollWatch, internal), 0,
+     "a frozenset of fds whose changes are never recorded"},
+    {NULL}};
+
+static PyTypeObject PollWatchType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loopviz.trace._speedups.PollWatch",
+    .tp_doc = "A selector's poll object that records each change of what it watches.",
+    .tp_basicsize = sizeof(PollWatch),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)PollWatch_init,
+    .tp_traverse = (traverseproc)PollWatch_traverse,
+    .tp_clear = (inquiry)PollWatch_clear,
+    .tp_dealloc = (destructor)PollWatch_dealloc,
+    .tp_getattro = (getattrofunc)PollWatch_getattro,
+    .tp_methods = PollWatch_methods,
+    .tp_members = PollWatch_members,
+};
+
 /* -- module ------------------------------------------------------------------------------- */
 
 static PyObject *
 configure(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"library_calls", "future_type", "argument", "current_task",
-                             "step", "before_step", "exit", "yielded_nothing", "yielded_future",
-                             NULL};
-    PyObject *calls, *future, *argument, *current_task, *step, *before, *exit, *nothing, *fut;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOOOOO", kwlist, &PyDict_Type, &calls,
-                                     &future, &argument, &current_task, &step, &before, &exit,
-                                     &nothing, &fut)) {
+    static char *kwlist[] = {"library_calls", "is_user_code", "future_type", "argument",
+                             "current_task", "step", "before_step", "exit", "yielded_nothing",
+                             "yielded_future", NULL};
+    PyObject *calls, *is_user, *future, *argument, *current_task, *step, *before, *exit,
+        *nothing, *fut;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOOOOOO", kwlist, &PyDict_Type, &calls,
+                                     &is_user, &future, &argument, &current_task, &step, &before,
+                                     &exit, &nothing, &fut)) {
         return NULL;
     }
+    Py_XSETREF(is_user_code_func, Py_NewRef(is_user));
     Py_XSETREF(current_task_func, Py_NewRef(current_task));
     Py_XSETREF(before_step_code, Py_NewRef(before));
     Py_XSETREF(exit_code, Py_NewRef(exit));
@@ -1038,6 +1675,22 @@ inherit_send(PyObject *module, PyObject *cls)
 }
 
 static PyObject *
+configure_spawn(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"spawn", "create_task", "naming_callers", "callback_entry", NULL};
+    PyObject *spawn, *create, *naming, *entry;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O", kwlist, &spawn, &create, &PyTuple_Type,
+                                     &naming, &entry)) {
+        return NULL;
+    }
+    Py_XSETREF(spawn_code, Py_NewRef(spawn));
+    Py_XSETREF(base_create_task, Py_NewRef(create));
+    Py_XSETREF(naming_callers, Py_NewRef(naming));
+    Py_XSETREF(callback_entry, Py_NewRef(entry));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 set_cancel_pending(PyObject *module, PyObject *func)
 {
     Py_XSETREF(cancel_pending_func, Py_NewRef(func));
@@ -1049,6 +1702,10 @@ static PyMethodDef module_methods[] = {
      "Hand over the tables the fast path reads (describe.LIBRARY_CALLS, record codes)."},
     {"inherit_send", inherit_send, METH_O,
      "Give a Python subclass of CoroProxy the am_send slot the C task calls."},
+    {"configure_spawn", (PyCFunction)(void (*)(void))configure_spawn,
+     METH_VARARGS | METH_KEYWORDS,
+     "What SpawnMethod (create_task) needs: the SPAWN code, asyncio's create_task, the codes "
+     "that name a task after creating it, and Handle._run's code."},
     {"set_cancel_pending", set_cancel_pending, METH_O,
      "cancel_pending(task) -> bool: a cancel() arrived during the task's last step."},
     {NULL}};
@@ -1077,8 +1734,21 @@ PyInit__speedups(void)
     INTERN(str_cancelled, "cancelled");
     INTERN(str_empty, "");
     INTERN(str_get_coro, "get_coro");
+    INTERN(str_tracer, "tracer");
+    INTERN(str_name, "name");
+    INTERN(str_get_name, "get_name");
+    INTERN(str_proxy_type, "proxy_type");
+    INTERN(str_create_other, "_create_other_task");
+    INTERN(str_f_locals, "f_locals");
+    INTERN(str_register, "register");
+    INTERN(str_modify, "modify");
+    INTERN(str_unregister, "unregister");
+    INTERN(str_poll, "poll");
+    INTERN(str_close, "close");
+    INTERN(str_fileno, "fileno");
     if (PyType_Ready(&RingType) < 0 || PyType_Ready(&RecorderType) < 0 ||
-        PyType_Ready(&CoroProxyType) < 0) {
+        PyType_Ready(&CoroProxyType) < 0 || PyType_Ready(&SpawnMethodType) < 0 ||
+        PyType_Ready(&PollWatchType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
@@ -1087,7 +1757,9 @@ PyInit__speedups(void)
     }
     if (PyModule_AddObjectRef(module, "Recorder", (PyObject *)&RecorderType) < 0 ||
         PyModule_AddObjectRef(module, "CoroProxy", (PyObject *)&CoroProxyType) < 0 ||
-        PyModule_AddObjectRef(module, "Ring", (PyObject *)&RingType) < 0) {
+        PyModule_AddObjectRef(module, "Ring", (PyObject *)&RingType) < 0 ||
+        PyModule_AddObjectRef(module, "SpawnMethod", (PyObject *)&SpawnMethodType) < 0 ||
+        PyModule_AddObjectRef(module, "PollWatch", (PyObject *)&PollWatchType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -47,6 +47,7 @@ class PyRecorder:
         self.details = True  # describe suspensions; turned off if describing ever fails
         self.loop_thread_id: int | None = None
         self.next_seq = itertools.count().__next__
+        self.new_task_id = itertools.count(1).__next__
 
     def record(self, code: int, *payload: Any) -> None:
         """Append a record; inside a task step (on the loop thread) open the step first."""

@@ -123,7 +123,7 @@ def _argument(frame: FrameType, name: str) -> Any:
 
 #: Where a callback's stack begins: frames further out are the loop's own machinery (and the
 #: code that started the loop), never the place a callback or task step called from.
-_CALLBACK_ENTRY = asyncio.events.Handle._run.__code__
+CALLBACK_ENTRY = asyncio.events.Handle._run.__code__
 
 
 def user_site(frame: FrameType | None) -> tuple[CodeType | None, int]:
@@ -133,7 +133,7 @@ def user_site(frame: FrameType | None) -> tuple[CodeType | None, int]:
     known = _USER_CODE
     while frame is not None:
         code = frame.f_code
-        if code is _CALLBACK_ENTRY:
+        if code is CALLBACK_ENTRY:
             break
         user = known.get(code)
         if user is None:

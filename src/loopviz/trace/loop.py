@@ -19,11 +19,11 @@ from typing import Any
 from loopviz.trace.buffer import DEFAULT_CAPACITY
 from loopviz.trace.clock import DilatedClock, check_speed
 from loopviz.trace.core import speedups
-from loopviz.trace.describe import is_user_code, user_site
+from loopviz.trace.describe import CALLBACK_ENTRY, is_user_code, user_site
 from loopviz.trace.gate import StepGate
 from loopviz.trace.proxy import PROXY_TYPES, PyTracedCoroutine, TracedCoroutine
 from loopviz.trace.records import SPAWN
-from loopviz.trace.selector import TracingSelector
+from loopviz.trace.selector import tracing_selector
 from loopviz.trace.tracer import DEFAULT_STALL_THRESHOLD, StallWatchdog, Tracer, stall_limit
 
 log = logging.getLogger("loopviz.trace")
@@ -32,7 +32,90 @@ log = logging.getLogger("loopviz.trace")
 READY_TASKS_LIMIT = 64
 
 
-class TracedEventLoop(asyncio.SelectorEventLoop):
+class _SpawnHelpers:
+    """The parts of ``create_task`` written once, for the C and the Python spawner."""
+
+    tracer: Tracer
+
+    def _create_other_task(
+        self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        """Anything but a native coroutine: a proxy already, a generator-based coroutine, or
+        not a coroutine at all (asyncio's own create_task raises its usual error)."""
+        if type(coro) in PROXY_TYPES or not asyncio.iscoroutine(coro):
+            return _BASE_CREATE_TASK(self, coro, name=name, context=context, **kwargs)
+        caller = sys._getframe(1)
+        if caller.f_code is _PY_CREATE_TASK:
+            caller = caller.f_back
+        return self._spawn(
+            coro, getattr(coro, "gi_code", None), None, caller, name, context, kwargs
+        )
+
+    def _spawn(
+        self,
+        coro: Any,
+        coro_code: Any,
+        code: Any,
+        caller: Any,
+        name: str | None,
+        context: Any,
+        kwargs: dict[str, Any],
+    ) -> asyncio.Task[Any]:
+        """Make the task around a proxy of ``coro`` and record the spawn: its name, its
+        coroutine's code, and the user's line that spawned it (``caller`` or further out).
+        ``code`` is the coroutine's code when the proxy may describe it inline."""
+        if name is None:
+            name = _name_given_to_caller(caller)
+        tracer = self.tracer
+        task_id = tracer.new_task_id()
+        task = _BASE_CREATE_TASK(
+            self,
+            tracer.proxy_type(coro, tracer, task_id, code),
+            name=name,
+            context=context,
+            **kwargs,
+        )
+        try:
+            site_code, site_lasti = user_site(caller)
+            tracer.record(
+                SPAWN, task_id, tracer.current, task.get_name(), coro_code, site_code, site_lasti
+            )
+        except Exception:  # pragma: no cover - tracing must never break the program
+            log.exception("loopviz: recording a task spawn failed")
+        return task
+
+
+class PySpawner(_SpawnHelpers):
+    """``create_task`` in Python: every task's coroutine goes in a proxy, and its spawn is
+    recorded. ``CSpawner`` does the same in C when it is built."""
+
+    def create_task(
+        self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        if type(coro) is not CoroutineType:
+            return self._create_other_task(coro, name=name, context=context, **kwargs)
+        code = coro.cr_code
+        # The proxy describes a suspension inline when the coroutine is the user's own.
+        inline = code if is_user_code(code) else None
+        return self._spawn(coro, code, inline, sys._getframe(1), name, context, kwargs)
+
+
+_PY_CREATE_TASK = PySpawner.create_task.__code__
+_BASE_CREATE_TASK = asyncio.SelectorEventLoop.create_task
+if speedups is not None:
+
+    class CSpawner(_SpawnHelpers):
+        """``PySpawner.create_task`` in C (a descriptor, so the loop class stays a plain Python
+        class: a C base class would change how instances are made, and slow asyncio down)."""
+
+        create_task = speedups.SpawnMethod()
+
+    _Spawner: type = CSpawner
+else:
+    _Spawner = PySpawner
+
+
+class TracedEventLoop(_Spawner, asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
     """A stock selector loop that reports what it does and runs on a dilated, steppable clock."""
 
     def __init__(
@@ -47,17 +130,20 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
     ) -> None:
         """``virtual_time=True`` makes timers fire at once, in order, with the clock jumping
         to each deadline (a simulation: tests and fast replays); real I/O is still waited for.
-        ``pure_python=True`` steps tasks through the Python proxy even when the C one is built
-        (tests compare the two)."""
-        self._proxy_type = PyTracedCoroutine if pure_python else TracedCoroutine
+        ``pure_python=True`` records through the Python code even where the C module is
+        built: the proxy and the selector here, ``create_task`` by ``PyTracedEventLoop``
+        (``new_event_loop`` picks it; tests compare the two)."""
+        # Only three attributes of our own (clock, tracer, gate): the stock loop has 24, and
+        # past CPython's 30 shared dict keys every ``self._ready`` in asyncio gets slower.
         self.clock = DilatedClock(speed, virtual=virtual_time)
         self.tracer = Tracer(self.clock, capacity=capacity, stall_threshold=stall_threshold)
-        self._tracing_selector = TracingSelector(self.tracer, self.clock)
-        super().__init__(self._tracing_selector)
+        self.tracer.proxy_type = PyTracedCoroutine if pure_python else TracedCoroutine
+        selector = tracing_selector(self.tracer, self.clock, pure_python=pure_python)
+        super().__init__(selector)
         self.gate = StepGate(self.clock, self._wake)
         self.tracer.gate = self.gate
         self.tracer.cancel_pending = _cancel_pending
-        self._tracing_selector.attach(
+        selector.attach(
             self.gate,
             counts=self._counts,
             ready_tasks=self._ready_tasks,
@@ -65,9 +151,8 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
             due_timers=self._due_timers,
             internal_fds=frozenset({self._ssock.fileno()}),
         )
-        self._watchdog: StallWatchdog | None = None
         if virtual_time:
-            self._tracing_selector.virtual_time = True
+            selector.virtual_time = True
         if paused:
             self.pause()
         else:
@@ -137,45 +222,14 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
         if not self.is_closed():
             self._write_to_self()
 
-    # -- tasks ----------------------------------------------------------------------------------
-
-    def create_task(
-        self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
-    ):
-        kind = type(coro)
-        if kind is CoroutineType:
-            coro_code = code = coro.cr_code
-            # The proxy describes a suspension inline when the coroutine is the user's own.
-            if not is_user_code(code):
-                code = None
-        elif kind in PROXY_TYPES or not asyncio.iscoroutine(coro):
-            return super().create_task(coro, name=name, context=context, **kwargs)
-        else:  # a generator-based coroutine
-            coro_code, code = getattr(coro, "gi_code", None), None
-        caller = sys._getframe(1)
-        if name is None:
-            name = _name_given_to_caller(caller)
-        tracer = self.tracer
-        task_id = tracer.new_task_id()
-        task = super().create_task(
-            self._proxy_type(coro, tracer, task_id, code), name=name, context=context, **kwargs
-        )
-        try:
-            site_code, site_lasti = user_site(caller)
-            tracer.record(
-                SPAWN, task_id, tracer.current, task.get_name(), coro_code, site_code, site_lasti
-            )
-        except Exception:  # pragma: no cover - tracing must never break the program
-            log.exception("loopviz: recording a task spawn failed")
-        return task
-
     # -- running --------------------------------------------------------------------------------
 
     def run_forever(self) -> None:
         self.tracer.loop_thread_id = threading.get_ident()
-        if self._watchdog is None and self.tracer.stall_threshold > 0:
-            self._watchdog = StallWatchdog(self.tracer)
-            self._watchdog.start()
+        tracer = self.tracer
+        if tracer.watchdog is None and tracer.stall_threshold > 0:
+            tracer.watchdog = StallWatchdog(tracer)
+            tracer.watchdog.start()
         try:
             super().run_forever()
         finally:
@@ -183,10 +237,11 @@ class TracedEventLoop(asyncio.SelectorEventLoop):
 
     def close(self) -> None:
         self.gate.close()
-        if self._watchdog is not None:
-            self._watchdog.stop()
-            self._watchdog.join(timeout=1)
-            self._watchdog = None
+        watchdog = self.tracer.watchdog
+        if watchdog is not None:
+            watchdog.stop()
+            watchdog.join(timeout=1)
+            self.tracer.watchdog = None
         super().close()
 
     # -- control, callable from any thread -----------------------------------------------------
@@ -245,10 +300,6 @@ def _cancel_pending(task: asyncio.Task[Any]) -> bool:
     return bool(getattr(task, "_must_cancel", False))
 
 
-if speedups is not None:
-    speedups.set_cancel_pending(_cancel_pending)
-
-
 # On 3.11, asyncio.create_task() and TaskGroup.create_task() name the task only after
 # loop.create_task() returns; read the name they were given so task_spawned carries it.
 _NAMING_CALLERS = frozenset(
@@ -263,6 +314,27 @@ def _name_given_to_caller(frame: Any) -> str | None:
     return str(name) if name is not None else None
 
 
+if speedups is not None:
+
+    class PyTracedEventLoop(PySpawner, TracedEventLoop):
+        """The traced loop with every part in Python, as it runs without the C module."""
+
+else:
+    PyTracedEventLoop = TracedEventLoop
+
+
 def new_event_loop(**options: Any) -> TracedEventLoop:
     """A traced loop; use it wherever a stock loop goes (``asyncio.Runner(loop_factory=...)``)."""
+    if options.get("pure_python"):
+        return PyTracedEventLoop(**options)
     return TracedEventLoop(**options)
+
+
+if speedups is not None:
+    speedups.set_cancel_pending(_cancel_pending)
+    speedups.configure_spawn(
+        spawn=SPAWN,
+        create_task=_BASE_CREATE_TASK,
+        naming_callers=tuple(_NAMING_CALLERS),
+        callback_entry=CALLBACK_ENTRY,
+    )

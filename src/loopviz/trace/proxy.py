@@ -24,7 +24,7 @@ from types import CoroutineType
 from typing import Any
 
 from loopviz.trace.core import speedups
-from loopviz.trace.describe import LIBRARY_CALLS, argument, suspension
+from loopviz.trace.describe import LIBRARY_CALLS, argument, is_user_code, suspension
 from loopviz.trace.records import BEFORE_STEP, EXIT, STEP, YIELDED_FUTURE, YIELDED_NOTHING
 from loopviz.trace.tracer import Tracer
 
@@ -169,6 +169,7 @@ class PyTracedCoroutine(_ProxyMethods, collections.abc.Coroutine):  # type: igno
 if speedups is not None:
     speedups.configure(
         library_calls=LIBRARY_CALLS,
+        is_user_code=is_user_code,
         future_type=_Future,
         argument=argument,
         current_task=asyncio.current_task,

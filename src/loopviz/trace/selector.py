@@ -1,9 +1,13 @@
-"""A selector wrapper: each ``select(timeout)`` call is one loop iteration's I/O wait.
+"""The loop's selector: each ``select(timeout)`` call is one loop iteration's I/O wait.
 
 It reports what the loop watches (register/modify/unregister), every wait (timeout in loop seconds,
 ready-queue and timer counts) and what the kernel said was ready. It also turns the loop's virtual
 timeout into wall time at the current speed and, while stepping, jumps the clock to the next timer
 instead of sleeping.
+
+Watching an fd is recorded by ``_speedups.PollWatch`` standing in for the epoll/poll object when
+the C module is built (an fd change then costs one C call more than on the stock loop), else by
+``PyWatchingSelector``'s overrides.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopviz.trace.clock import DilatedClock
+from loopviz.trace.core import speedups
 from loopviz.trace.gate import StepGate
 from loopviz.trace.records import AFTER_IO, BEFORE_IO, FD_UNWATCH, FD_WATCH
 from loopviz.trace.tracer import Tracer
@@ -23,15 +28,45 @@ _monotonic = time.monotonic
 STEP_GRACE = 0.02
 
 
+#: Selectors whose kernel object (``_selector``) is called for every change of interest.
+_POLL_LIKE: tuple[type, ...] = tuple(
+    getattr(selectors, name)
+    for name in ("EpollSelector", "PollSelector", "DevpollSelector")
+    if hasattr(selectors, name)
+)
+
+
+def tracing_selector(
+    tracer: Tracer, clock: DilatedClock, pure_python: bool = False
+) -> TracingSelector:
+    """The platform's selector, traced: fd changes recorded in C where it can, else in Python."""
+    if (
+        not pure_python
+        and speedups is not None
+        and issubclass(selectors.DefaultSelector, _POLL_LIKE)
+    ):
+        return TracingSelector(tracer, clock)
+    return PyWatchingSelector(tracer, clock)
+
+
 class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
-    """The platform's selector, recording every registration and every wait.
+    """The platform's selector, recording every wait, and every fd change through
+    ``PollWatch`` (``PyWatchingSelector`` records those in Python).
 
     A subclass rather than a wrapper: lookups the loop makes all the time (``get_key``) run at
-    stock speed, and a registration costs one extra call, the record.
+    stock speed.
     """
+
+    _watches_in_c = True
 
     def __init__(self, tracer: Tracer, clock: DilatedClock):
         super().__init__()
+        self._watch: Any = None
+        if speedups is not None and isinstance(self, _POLL_LIKE) and type(self)._watches_in_c:
+            self._watch = speedups.PollWatch(
+                self._selector, tracer, FD_WATCH, FD_UNWATCH, self._EVENT_READ, self._EVENT_WRITE
+            )
+            self._selector = self._watch
         self._tracer = tracer
         self._record = tracer.record
         self._clock = clock
@@ -63,27 +98,9 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         self._due = due_timers
         self._internal = internal_fds
         self._attached = True
-
-    # -- registration ----------------------------------------------------------------------------
-
-    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        key = super().register(fileobj, events, data)
-        if self._attached and key.fd not in self._internal:
-            self._record(FD_WATCH, key.fd, key.events)
-        return key
-
-    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        key = super().unregister(fileobj)
-        if self._attached and key.fd not in self._internal:
-            self._record(FD_UNWATCH, key.fd)
-        return key
-
-    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        before = self.get_key(fileobj).events
-        key = super().modify(fileobj, events, data)
-        if self._attached and key.events != before and key.fd not in self._internal:
-            self._record(FD_WATCH, key.fd, key.events)
-        return key
+        if self._watch is not None:
+            self._watch.internal = internal_fds
+            self._watch.recording = True
 
     def watched(self) -> tuple[tuple[int, int], ...]:
         """``(fd, mask)`` for every fd the user's code has the loop watch."""
@@ -163,3 +180,29 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         due = self._due(clock.now()) if timers_len else 0
         tracer.append((AFTER_IO, tracer.next_seq(), _monotonic(), iteration, ready, due, started))
         return events
+
+
+class PyWatchingSelector(TracingSelector):
+    """Records fd changes in Python: without the C module, or on a selector (kqueue, select)
+    with no poll object to stand in for."""
+
+    _watches_in_c = False
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key = super().register(fileobj, events, data)
+        if self._attached and key.fd not in self._internal:
+            self._record(FD_WATCH, key.fd, key.events)
+        return key
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        key = super().unregister(fileobj)
+        if self._attached and key.fd not in self._internal:
+            self._record(FD_UNWATCH, key.fd)
+        return key
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        before = self.get_key(fileobj).events
+        key = super().modify(fileobj, events, data)
+        if self._attached and key.events != before and key.fd not in self._internal:
+            self._record(FD_WATCH, key.fd, key.events)
+        return key

@@ -13,7 +13,6 @@ a suspension is guarded, and if it ever fails, details are turned off instead of
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import sys
 import threading
@@ -70,17 +69,17 @@ class Tracer(Recorder):
         #: Set by the consumer after it lost events, so the next I/O wait repeats the fd map.
         self.resync_requested = True
         self.gate: StepGate | None = None
+        #: The coroutine proxy the loop wraps task coroutines in (set by the loop).
+        self.proxy_type: Any = None
+        #: The stall watchdog thread, while the loop runs.
+        self.watchdog: StallWatchdog | None = None
         #: Whether a task has a cancel() waiting that will end it cancelled (set by the loop,
         #: which keeps asyncio's private attributes to itself).
         self.cancel_pending: Callable[[Any], bool] = lambda task: False
-        self._task_ids = itertools.count(1)
         clock.on_change = self.clock_base
         self.clock_base(*clock.base)
 
     # -- tasks ---------------------------------------------------------------------------------
-
-    def new_task_id(self) -> int:
-        return next(self._task_ids)
 
     def step_done(
         self,
