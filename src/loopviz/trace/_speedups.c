@@ -33,9 +33,10 @@ static PyObject *yielded_future = NULL;
 static PyObject *before_step_code = NULL; /* records.BEFORE_STEP */
 static PyObject *exit_code = NULL;        /* records.EXIT */
 static PyObject *current_task_func = NULL; /* asyncio.current_task */
-static PyObject *cancel_pending_func = NULL; /* loop._cancel_pending(task) */
+static PyObject *cancel_pending_attr = NULL; /* the Task attribute: a cancel() is waiting */
 static PyObject *str_returned, *str_cancelled, *str_empty, *str_get_coro;
 
+static PyObject *str_gi_frame, *str_gi_yieldfrom;
 static PyObject *str_cr_frame, *str_cr_await, *str_cr_code, *str_step_done, *str_step_failed,
     *str_describe, *str_coro_name;
 
@@ -737,7 +738,7 @@ cancel_waiting(CoroProxy *self)
     Py_DECREF(coro);
     int pending = 0;
     if (ours) { /* the loop module knows how asyncio keeps that, and tells us */
-        PyObject *flag = PyObject_CallOneArg(cancel_pending_func, task);
+        PyObject *flag = PyObject_GetAttr(task, cancel_pending_attr);
         if (flag == NULL) {
             Py_DECREF(task);
             return -1;
@@ -794,7 +795,7 @@ step_finished(CoroProxy *self, PySendResult status, PyObject *value, double star
     PyObject *type, *exc, *tb;
     Recorder *tracer = (Recorder *)self->tracer;
     if (status == PYGEN_RETURN && value == Py_None && !tracer->special && exit_code != NULL &&
-        current_task_func != NULL && cancel_pending_func != NULL) {
+        current_task_func != NULL && cancel_pending_attr != NULL) {
         double ended = monotonic();
         if (ended - started <= tracer->stall_limit) {
             int recorded = record_return(self, tracer, started, ended);
@@ -873,6 +874,82 @@ describe_slow(CoroProxy *self, PyObject **code, PyObject **lasti, PyObject **awa
     return 0;
 }
 
+/* describe.suspension() in C: walk the cr_await / gi_yieldfrom chain from the task's coroutine;
+ * the innermost user frame is where the task stands, the first library frame what it awaits.
+ * Anything that is not a native coroutine or generator ends the walk, as it does there. */
+static int
+describe_walk(CoroProxy *self, PyObject **code, PyObject **lasti, PyObject **await_code,
+              PyObject **await_arg)
+{
+    PyObject *user_code = Py_NewRef(Py_None);
+    int user_lasti = -1;
+    PyObject *obj = Py_NewRef(self->coro);
+    while (1) {
+        int coroutine = PyCoro_CheckExact(obj);
+        if (!coroutine && !PyGen_CheckExact(obj)) {
+            break;
+        }
+        PyObject *frame = PyObject_GetAttr(obj, coroutine ? str_cr_frame : str_gi_frame);
+        if (frame == NULL) {
+            goto error;
+        }
+        if (!PyFrame_Check(frame)) { /* None: finished */
+            Py_DECREF(frame);
+            break;
+        }
+        PyObject *frame_code = (PyObject *)PyFrame_GetCode((PyFrameObject *)frame);
+        PyObject *kind = code_kind(frame_code);
+        if (kind == NULL) {
+            Py_DECREF(frame_code);
+            Py_DECREF(frame);
+            goto error;
+        }
+        if (kind != Py_True) { /* a library call: what the task awaits */
+            PyObject *arg = PyUnicode_Check(kind) && PyUnicode_GET_LENGTH(kind) > 0
+                                ? PyObject_CallFunctionObjArgs(argument_func, frame, kind, NULL)
+                                : Py_NewRef(Py_None);
+            Py_DECREF(frame);
+            if (arg == NULL) {
+                Py_DECREF(frame_code);
+                goto error;
+            }
+            *lasti = PyLong_FromLong(user_lasti);
+            if (*lasti == NULL) {
+                Py_DECREF(frame_code);
+                Py_DECREF(arg);
+                goto error;
+            }
+            *code = user_code;
+            *await_code = frame_code;
+            *await_arg = arg;
+            Py_DECREF(obj);
+            return 0;
+        }
+        Py_SETREF(user_code, frame_code);
+        user_lasti = PyFrame_GetLasti((PyFrameObject *)frame);
+        Py_DECREF(frame);
+        Py_SETREF(obj, PyObject_GetAttr(obj, coroutine ? str_cr_await : str_gi_yieldfrom));
+        if (obj == NULL) {
+            Py_DECREF(user_code);
+            return -1;
+        }
+    }
+    Py_DECREF(obj);
+    *lasti = PyLong_FromLong(user_lasti);
+    if (*lasti == NULL) {
+        Py_DECREF(user_code);
+        return -1;
+    }
+    *code = user_code;
+    *await_code = Py_NewRef(Py_None);
+    *await_arg = Py_NewRef(Py_None);
+    return 0;
+error:
+    Py_DECREF(obj);
+    Py_DECREF(user_code);
+    return -1;
+}
+
 /* The common case, as proxy.py writes it: the user's coroutine awaits a known library call. */
 static int
 describe_fast(CoroProxy *self, PyObject *yielded, PyObject **code, PyObject **lasti,
@@ -885,7 +962,7 @@ describe_fast(CoroProxy *self, PyObject *yielded, PyObject **code, PyObject **la
     }
     if (!PyFrame_Check(frame)) {
         Py_DECREF(frame);
-        return describe_slow(self, code, lasti, await_code, await_arg);
+        return describe_walk(self, code, lasti, await_code, await_arg);
     }
     int offset = PyFrame_GetLasti((PyFrameObject *)frame);
     Py_DECREF(frame);
@@ -913,7 +990,7 @@ describe_fast(CoroProxy *self, PyObject *yielded, PyObject **code, PyObject **la
         if (name == NULL) {
             return -1;
         }
-        return describe_slow(self, code, lasti, await_code, await_arg);
+        return describe_walk(self, code, lasti, await_code, await_arg);
     }
     PyObject *arg;
     if (!PyUnicode_Check(name) || PyUnicode_GET_LENGTH(name) == 0) {
@@ -975,8 +1052,11 @@ CoroProxy_am_send(CoroProxy *self, PyObject *value, PyObject **result)
         await_arg = Py_NewRef(Py_None);
         ok = lasti == NULL ? -1 : 0;
     }
-    else if (self->code != Py_None && library_calls != NULL) {
+    else if (self->code != Py_None && library_calls != NULL && is_user_code_func != NULL) {
         ok = describe_fast(self, yielded, &code, &lasti, &await_code, &await_arg);
+    }
+    else if (library_calls != NULL && is_user_code_func != NULL && argument_func != NULL) {
+        ok = describe_walk(self, &code, &lasti, &await_code, &await_arg);
     }
     else {
         ok = describe_slow(self, &code, &lasti, &await_code, &await_arg);
@@ -1674,6 +1754,53 @@ inherit_send(PyObject *module, PyObject *cls)
     Py_RETURN_NONE;
 }
 
+/* ready_fds(events, internal): ((fd, mask), ...) for a selector's select() result
+ * [(SelectorKey, mask), ...], leaving out the loop's own fds: what after_io_wait shows. */
+static PyObject *
+ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "ready_fds(events: list, internal: frozenset)");
+        return NULL;
+    }
+    PyObject *events = args[0], *internal = args[1];
+    Py_ssize_t n = PyList_GET_SIZE(events);
+    PyObject *ready = PyTuple_New(n);
+    if (ready == NULL) {
+        return NULL;
+    }
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *event = PyList_GET_ITEM(events, i);
+        if (!PyTuple_Check(event) || PyTuple_GET_SIZE(event) != 2 ||
+            !PyTuple_Check(PyTuple_GET_ITEM(event, 0)) ||
+            PyTuple_GET_SIZE(PyTuple_GET_ITEM(event, 0)) < 2) {
+            Py_DECREF(ready);
+            PyErr_SetString(PyExc_TypeError, "events must be (SelectorKey, mask) pairs");
+            return NULL;
+        }
+        PyObject *fd = PyTuple_GET_ITEM(PyTuple_GET_ITEM(event, 0), 1); /* key.fd */
+        int hidden = PySet_Contains(internal, fd);
+        if (hidden < 0) {
+            Py_DECREF(ready);
+            return NULL;
+        }
+        if (hidden) {
+            continue;
+        }
+        PyObject *pair = PyTuple_Pack(2, fd, PyTuple_GET_ITEM(event, 1));
+        if (pair == NULL) {
+            Py_DECREF(ready);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(ready, kept++, pair);
+    }
+    if (kept < n && _PyTuple_Resize(&ready, kept) < 0) {
+        return NULL;
+    }
+    return ready;
+}
+
 static PyObject *
 configure_spawn(PyObject *module, PyObject *args, PyObject *kwds)
 {
@@ -1691,9 +1818,13 @@ configure_spawn(PyObject *module, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-set_cancel_pending(PyObject *module, PyObject *func)
+set_cancel_pending(PyObject *module, PyObject *name)
 {
-    Py_XSETREF(cancel_pending_func, Py_NewRef(func));
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "set_cancel_pending() takes an attribute name");
+        return NULL;
+    }
+    Py_XSETREF(cancel_pending_attr, Py_NewRef(name));
     Py_RETURN_NONE;
 }
 
@@ -1706,8 +1837,10 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "What SpawnMethod (create_task) needs: the SPAWN code, asyncio's create_task, the codes "
      "that name a task after creating it, and Handle._run's code."},
+    {"ready_fds", (PyCFunction)(void (*)(void))ready_fds, METH_FASTCALL,
+     "((fd, mask), ...) of a select() result, without the loop's own fds."},
     {"set_cancel_pending", set_cancel_pending, METH_O,
-     "cancel_pending(task) -> bool: a cancel() arrived during the task's last step."},
+     "The Task attribute that is true when a cancel() arrived during the task's last step."},
     {NULL}};
 
 static struct PyModuleDef module_def = {
@@ -1724,6 +1857,8 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     INTERN(str_cr_frame, "cr_frame");
+    INTERN(str_gi_frame, "gi_frame");
+    INTERN(str_gi_yieldfrom, "gi_yieldfrom");
     INTERN(str_cr_await, "cr_await");
     INTERN(str_cr_code, "cr_code");
     INTERN(str_step_done, "step_done");

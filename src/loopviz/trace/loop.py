@@ -295,9 +295,13 @@ class TracedEventLoop(_Spawner, asyncio.SelectorEventLoop):  # type: ignore[misc
         self.tracer.clock_changed(self.clock.speed, self.gate.paused, self.gate.stepping)
 
 
+#: The Task attribute that is true when a cancel() arrived while the task ran its last step
+#: (asyncio then ends it cancelled).
+_CANCEL_PENDING = "_must_cancel"
+
+
 def _cancel_pending(task: asyncio.Task[Any]) -> bool:
-    """A cancel() that arrived while the task ran its last step: asyncio ends it cancelled."""
-    return bool(getattr(task, "_must_cancel", False))
+    return bool(getattr(task, _CANCEL_PENDING, False))
 
 
 # On 3.11, asyncio.create_task() and TaskGroup.create_task() name the task only after
@@ -331,7 +335,7 @@ def new_event_loop(**options: Any) -> TracedEventLoop:
 
 
 if speedups is not None:
-    speedups.set_cancel_pending(_cancel_pending)
+    speedups.set_cancel_pending(_CANCEL_PENDING)
     speedups.configure_spawn(
         spawn=SPAWN,
         create_task=_BASE_CREATE_TASK,

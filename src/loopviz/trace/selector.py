@@ -28,6 +28,15 @@ _monotonic = time.monotonic
 STEP_GRACE = 0.02
 
 
+def _py_ready_fds(
+    events: list[tuple[selectors.SelectorKey, int]], internal: frozenset[int]
+) -> tuple[tuple[int, int], ...]:
+    return tuple((key.fd, mask) for key, mask in events if key.fd not in internal)
+
+
+#: ``((fd, mask), ...)`` of a select() result without the loop's own fds (C when built).
+_ready_fds = _py_ready_fds if speedups is None else speedups.ready_fds
+
 #: Selectors whose kernel object (``_selector``) is called for every change of interest.
 _POLL_LIKE: tuple[type, ...] = tuple(
     getattr(selectors, name)
@@ -176,7 +185,7 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         else:
             events = self._wait(clock.wall_seconds(timeout), clock.speed)
         internal = self._internal
-        ready = [(key.fd, mask) for key, mask in events if key.fd not in internal] if events else ()
+        ready = _ready_fds(events, internal) if events else ()
         due = self._due(clock.now()) if timers_len else 0
         tracer.append((AFTER_IO, tracer.next_seq(), _monotonic(), iteration, ready, due, started))
         return events
