@@ -6,7 +6,9 @@ Workloads (issue 2):
   W3  200 concurrent TCP echo round trips on 127.0.0.1         target ratio <= 1.05
 
 Runs are interleaved A/B/A/B so drift on a shared machine hits both sides alike; the figure is
-the median of each side, the ratio traced/plain. A consumer thread drains the buffer at 30 Hz
+the median of each side, the ratio traced/plain. Each run starts from a collected heap, so the
+garbage one side leaves is not collected on the other side's clock (the collections a run's own
+allocations cause are timed with it). A consumer thread drains the buffer at 30 Hz
 as the UI does, so the buffer's cost is real:
 
   ratio          the consumer only drains raw records (a recorder shipping them elsewhere):
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -93,6 +96,7 @@ WORKLOADS: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
 
 def time_plain(workload: Callable[[], Coroutine[Any, Any, None]]) -> float:
     with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        gc.collect()
         started = time.perf_counter()
         runner.run(workload())
         return time.perf_counter() - started
@@ -116,6 +120,7 @@ def time_traced(
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
     with asyncio.Runner(loop_factory=lambda: loop) as runner:
+        gc.collect()
         started = time.perf_counter()
         runner.run(workload())
         elapsed = time.perf_counter() - started

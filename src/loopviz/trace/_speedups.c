@@ -32,6 +32,8 @@ static PyObject *yielded_nothing = NULL;
 static PyObject *yielded_future = NULL;
 static PyObject *before_step_code = NULL; /* records.BEFORE_STEP */
 static PyObject *exit_code = NULL;        /* records.EXIT */
+static PyObject *fd_watch_code = NULL;    /* records.FD_WATCH */
+static PyObject *fd_unwatch_code = NULL;  /* records.FD_UNWATCH */
 static PyObject *current_task_func = NULL; /* asyncio.current_task */
 static PyObject *cancel_pending_attr = NULL; /* the Task attribute: a cancel() is waiting */
 static PyObject *str_returned, *str_cancelled, *str_empty, *str_get_coro;
@@ -204,15 +206,20 @@ user_site(PyFrameObject *frame, PyObject **code, int *lasti)
 
 /* -- Ring ---------------------------------------------------------------------------------- */
 
-/* One record. A task step's end (the hot one) is stored as plain fields, allocating nothing;
- * every other record arrives from Python as a finished tuple and is kept as it is. */
+/* One record. The hot ones (a task step's end, its start when something happens during it, an
+ * fd watched or unwatched, a task's plain exit) are stored as plain fields, allocating nothing
+ * the GC sees; they become the very tuples Python would write only when drained. Every other
+ * record arrives from Python as a finished tuple and is kept as it is. */
+enum { SLOT_TUPLE, SLOT_STEP, SLOT_BEFORE, SLOT_FD_WATCH, SLOT_FD_UNWATCH, SLOT_EXIT };
+
 typedef struct {
-    PyObject *record; /* a whole record tuple, or NULL for a step stored as fields */
-    PyObject *task_id, *code, *await_code, *await_arg;
+    PyObject *record; /* SLOT_TUPLE: the whole record */
+    PyObject *task_id, *code, *await_code, *await_arg; /* EXIT: outcome, detail in await_* */
     long long seq;
-    double ended, started;
-    int lasti;
-    int what;
+    double ended, started; /* FD_*: ended is the stamp */
+    int lasti;             /* FD_*: the fd */
+    int what;              /* FD_WATCH: the mask; EXIT: before_sent */
+    int kind;
 } Slot;
 
 typedef struct {
@@ -315,6 +322,7 @@ ring_push_step(Ring *self, long long seq, double ended, double started, PyObject
     Slot evicted;
     Slot *slot = ring_claim(self, &evicted);
     slot->record = NULL;
+    slot->kind = SLOT_STEP;
     slot->seq = seq;
     slot->ended = ended;
     slot->started = started;
@@ -327,13 +335,100 @@ ring_push_step(Ring *self, long long seq, double ended, double started, PyObject
     slot_release(&evicted);
 }
 
+/* Any other unboxed record: the fields its kind uses (see slot_to_record); new references. */
+static void
+ring_push(Ring *self, int kind, long long seq, double ended, double started, PyObject *task_id,
+          int number, int what, PyObject *first, PyObject *second)
+{
+    Slot evicted;
+    Slot *slot = ring_claim(self, &evicted);
+    memset(slot, 0, sizeof(Slot));
+    slot->kind = kind;
+    slot->seq = seq;
+    slot->ended = ended;
+    slot->started = started;
+    slot->task_id = Py_XNewRef(task_id);
+    slot->lasti = number;
+    slot->what = what;
+    slot->await_code = Py_XNewRef(first);
+    slot->await_arg = Py_XNewRef(second);
+    slot_release(&evicted);
+}
+
+/* A tuple of n items, stealing the references (NULL items: fail, releasing the others). */
+static PyObject *
+pack_stolen(Py_ssize_t n, PyObject **items)
+{
+    PyObject *record = PyTuple_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (record == NULL || items[i] == NULL) {
+            Py_CLEAR(record);
+            Py_XDECREF(items[i]);
+            continue;
+        }
+        PyTuple_SET_ITEM(record, i, items[i]);
+    }
+    if (record != NULL) {
+        PyObject_GC_UnTrack(record); /* numbers and strings: no cycles */
+    }
+    return record;
+}
+
+/* The tuple of an unboxed record other than a step; consumes the slot's references. */
+static PyObject *
+unboxed_to_record(Slot *slot)
+{
+    PyObject *record = NULL;
+    PyObject *seq = PyLong_FromLongLong(slot->seq);
+    switch (slot->kind) {
+    case SLOT_BEFORE: {
+        PyObject *items[] = {Py_NewRef(before_step_code), seq,
+                             PyFloat_FromDouble(slot->started), Py_NewRef(slot->task_id)};
+        record = pack_stolen(4, items);
+        break;
+    }
+    case SLOT_FD_WATCH: {
+        PyObject *items[] = {Py_NewRef(fd_watch_code), seq, PyFloat_FromDouble(slot->ended),
+                             PyLong_FromLong(slot->lasti), PyLong_FromLong(slot->what)};
+        record = pack_stolen(5, items);
+        break;
+    }
+    case SLOT_FD_UNWATCH: {
+        PyObject *items[] = {Py_NewRef(fd_unwatch_code), seq, PyFloat_FromDouble(slot->ended),
+                             PyLong_FromLong(slot->lasti)};
+        record = pack_stolen(4, items);
+        break;
+    }
+    case SLOT_EXIT: {
+        PyObject *items[] = {Py_NewRef(exit_code),
+                             seq,
+                             PyFloat_FromDouble(slot->ended),
+                             Py_NewRef(slot->task_id),
+                             Py_NewRef(slot->await_code),
+                             Py_NewRef(slot->await_arg),
+                             PyFloat_FromDouble(slot->started),
+                             Py_NewRef(slot->what ? Py_True : Py_False)};
+        record = pack_stolen(8, items);
+        break;
+    }
+    default:
+        Py_XDECREF(seq);
+        PyErr_SetString(PyExc_SystemError, "a ring slot of unknown kind");
+    }
+    slot_release(slot);
+    return record;
+}
+
 /* (STEP, seq, ended, started, tid, code, lasti, await_code, await_arg, what, False), as the
  * Python proxy writes it; consumes the slot's references. */
 static PyObject *
 slot_to_record(Slot *slot)
 {
-    if (slot->record != NULL) {
+    if (slot->kind == SLOT_TUPLE) {
         return slot->record;
+    }
+    if (slot->kind != SLOT_STEP) {
+        return unboxed_to_record(slot);
     }
     PyObject *record = PyTuple_New(11);
     PyObject *seq = PyLong_FromLongLong(slot->seq);
@@ -559,9 +654,53 @@ on_loop_thread(Recorder *self)
     return ident == PyThread_get_thread_ident();
 }
 
-/* record(code, *payload): append (code, seq, monotonic(), *payload). Inside a task step, on
- * the loop's thread, the step's before_task_step (BEFORE_STEP) is written first, once, so the
- * stream keeps its order. The same as PyRecorder.record. */
+/* The ring the recorder writes unboxed records to, or NULL (then records are tuples). */
+static inline Ring *
+recorder_ring(Recorder *self)
+{
+    if (self->ring != NULL && Py_IS_TYPE(self->ring, &RingType) &&
+        ((Ring *)self->ring)->slots != NULL) {
+        return (Ring *)self->ring;
+    }
+    return NULL;
+}
+
+/* Inside a task step, on the loop's thread, write the step's before_task_step (BEFORE_STEP)
+ * once, ahead of whatever the step records: the stream keeps its order. */
+static int
+open_step(Recorder *self)
+{
+    if (self->current == NULL || self->current == Py_None || self->before_sent ||
+        !on_loop_thread(self)) {
+        return 0;
+    }
+    self->before_sent = 1;
+    Ring *ring = recorder_ring(self);
+    if (ring != NULL) {
+        ring_push(ring, SLOT_BEFORE, self->seq++, 0.0, self->step_started, self->current, 0, 0,
+                  NULL, NULL);
+        return 0;
+    }
+    PyObject *before = PyTuple_New(4);
+    PyObject *seq = PyLong_FromLongLong(self->seq++);
+    PyObject *started = PyFloat_FromDouble(self->step_started);
+    if (before == NULL || seq == NULL || started == NULL) {
+        Py_XDECREF(before);
+        Py_XDECREF(seq);
+        Py_XDECREF(started);
+        return -1;
+    }
+    PyTuple_SET_ITEM(before, 0, Py_NewRef(before_step_code));
+    PyTuple_SET_ITEM(before, 1, seq);
+    PyTuple_SET_ITEM(before, 2, started);
+    PyTuple_SET_ITEM(before, 3, Py_NewRef(self->current));
+    int failed = recorder_add(self, before);
+    Py_DECREF(before);
+    return failed ? -1 : 0;
+}
+
+/* record(code, *payload): append (code, seq, monotonic(), *payload), opening the current
+ * task step first (see open_step). The same as PyRecorder.record. */
 static PyObject *
 Recorder_record(Recorder *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -573,27 +712,8 @@ Recorder_record(Recorder *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "_speedups.configure() was not called");
         return NULL;
     }
-    if (self->current != NULL && self->current != Py_None && !self->before_sent &&
-        on_loop_thread(self)) {
-        self->before_sent = 1;
-        PyObject *before = PyTuple_New(4);
-        PyObject *seq = PyLong_FromLongLong(self->seq++);
-        PyObject *started = PyFloat_FromDouble(self->step_started);
-        if (before == NULL || seq == NULL || started == NULL) {
-            Py_XDECREF(before);
-            Py_XDECREF(seq);
-            Py_XDECREF(started);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(before, 0, Py_NewRef(before_step_code));
-        PyTuple_SET_ITEM(before, 1, seq);
-        PyTuple_SET_ITEM(before, 2, started);
-        PyTuple_SET_ITEM(before, 3, Py_NewRef(self->current));
-        int failed = recorder_add(self, before);
-        Py_DECREF(before);
-        if (failed) {
-            return NULL;
-        }
+    if (open_step(self) < 0) {
+        return NULL;
     }
     PyObject *record = PyTuple_New(nargs + 2);
     PyObject *seq = PyLong_FromLongLong(self->seq++);
@@ -759,31 +879,41 @@ record_return(CoroProxy *self, Recorder *tracer, double started, double ended)
     if (cancelled < 0) {
         return -1;
     }
-    PyObject *record = PyTuple_New(8);
-    PyObject *seq = PyLong_FromLongLong(tracer->seq);
-    PyObject *ended_obj = PyFloat_FromDouble(ended);
-    PyObject *started_obj = PyFloat_FromDouble(started);
-    if (record == NULL || seq == NULL || ended_obj == NULL || started_obj == NULL) {
-        Py_XDECREF(record);
-        Py_XDECREF(seq);
-        Py_XDECREF(ended_obj);
-        Py_XDECREF(started_obj);
-        return -1;
+    PyObject *outcome = cancelled ? str_cancelled : str_returned;
+    int before_sent = tracer->before_sent;
+    Ring *ring = recorder_ring(tracer);
+    int failed = 0;
+    if (ring != NULL) {
+        ring_push(ring, SLOT_EXIT, tracer->seq++, ended, started, self->task_id, 0, before_sent,
+                  outcome, str_empty);
     }
-    tracer->seq++;
-    PyTuple_SET_ITEM(record, 0, Py_NewRef(exit_code));
-    PyTuple_SET_ITEM(record, 1, seq);
-    PyTuple_SET_ITEM(record, 2, ended_obj);
-    PyTuple_SET_ITEM(record, 3, Py_NewRef(self->task_id));
-    PyTuple_SET_ITEM(record, 4, Py_NewRef(cancelled ? str_cancelled : str_returned));
-    PyTuple_SET_ITEM(record, 5, Py_NewRef(str_empty));
-    PyTuple_SET_ITEM(record, 6, started_obj);
-    PyTuple_SET_ITEM(record, 7, Py_NewRef(tracer->before_sent ? Py_True : Py_False));
+    else {
+        PyObject *record = PyTuple_New(8);
+        PyObject *seq = PyLong_FromLongLong(tracer->seq);
+        PyObject *ended_obj = PyFloat_FromDouble(ended);
+        PyObject *started_obj = PyFloat_FromDouble(started);
+        if (record == NULL || seq == NULL || ended_obj == NULL || started_obj == NULL) {
+            Py_XDECREF(record);
+            Py_XDECREF(seq);
+            Py_XDECREF(ended_obj);
+            Py_XDECREF(started_obj);
+            return -1;
+        }
+        tracer->seq++;
+        PyTuple_SET_ITEM(record, 0, Py_NewRef(exit_code));
+        PyTuple_SET_ITEM(record, 1, seq);
+        PyTuple_SET_ITEM(record, 2, ended_obj);
+        PyTuple_SET_ITEM(record, 3, Py_NewRef(self->task_id));
+        PyTuple_SET_ITEM(record, 4, Py_NewRef(outcome));
+        PyTuple_SET_ITEM(record, 5, Py_NewRef(str_empty));
+        PyTuple_SET_ITEM(record, 6, started_obj);
+        PyTuple_SET_ITEM(record, 7, Py_NewRef(before_sent ? Py_True : Py_False));
+        failed = recorder_add(tracer, record);
+        Py_DECREF(record);
+    }
     Py_XSETREF(tracer->current, Py_NewRef(Py_None));
     tracer->step_started = 0.0;
     tracer->before_sent = 0;
-    int failed = recorder_add(tracer, record);
-    Py_DECREF(record);
     return failed ? -1 : 1;
 }
 
@@ -1576,11 +1706,46 @@ shown(PollWatch *self, PyObject *fd)
     return 1;
 }
 
+/* FD_WATCH (mask >= 0) or FD_UNWATCH (mask < 0) for fd: unboxed into the ring when there is
+ * one, else the tuple record() writes. Tracing never breaks the program: errors are reported
+ * as unraisable. */
 static void
-record_fd(PollWatch *self, PyObject *const *args, Py_ssize_t nargs)
+record_fd(PollWatch *self, PyObject *fd, long mask)
 {
-    PyObject *r = Recorder_record((Recorder *)self->tracer, args, nargs);
-    if (r == NULL) { /* tracing never breaks the program */
+    Recorder *tracer = (Recorder *)self->tracer;
+    int number = (int)PyLong_AsLong(fd);
+    if (number == -1 && PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)self);
+        return;
+    }
+    Ring *ring = recorder_ring(tracer);
+    if (ring != NULL && fd_watch_code != NULL && fd_unwatch_code != NULL) {
+        if (open_step(tracer) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+            return;
+        }
+        int events = (mask & self->read_bits ? 1 : 0) | (mask & self->write_bits ? 2 : 0);
+        ring_push(ring, mask < 0 ? SLOT_FD_UNWATCH : SLOT_FD_WATCH, tracer->seq++, monotonic(),
+                  0.0, NULL, number, events, NULL, NULL);
+        return;
+    }
+    PyObject *r;
+    if (mask < 0) {
+        PyObject *args[] = {self->unwatch, fd};
+        r = Recorder_record(tracer, args, 2);
+    }
+    else {
+        PyObject *events =
+            PyLong_FromLong((mask & self->read_bits ? 1 : 0) | (mask & self->write_bits ? 2 : 0));
+        if (events == NULL) {
+            PyErr_WriteUnraisable((PyObject *)self);
+            return;
+        }
+        PyObject *args[] = {self->watch, fd, events};
+        r = Recorder_record(tracer, args, 3);
+        Py_DECREF(events);
+    }
+    if (r == NULL) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
     Py_XDECREF(r);
@@ -1597,15 +1762,7 @@ watch_changed(PollWatch *self, PyObject *method, PyObject *const *args, Py_ssize
             PyErr_Clear();
             return r;
         }
-        PyObject *events =
-            PyLong_FromLong((mask & self->read_bits ? 1 : 0) | (mask & self->write_bits ? 2 : 0));
-        if (events == NULL) {
-            PyErr_WriteUnraisable((PyObject *)self);
-            return r;
-        }
-        PyObject *record[] = {self->watch, args[0], events};
-        record_fd(self, record, 3);
-        Py_DECREF(events);
+        record_fd(self, args[0], mask < 0 ? 0 : mask);
     }
     return r;
 }
@@ -1633,8 +1790,7 @@ PollWatch_unregister(PollWatch *self, PyObject *const *args, Py_ssize_t nargs,
         shown(self, args[0])) {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
-        PyObject *record[] = {self->unwatch, args[0]};
-        record_fd(self, record, 2);
+        record_fd(self, args[0], -1);
         PyErr_Restore(type, value, tb);
     }
     return r;
@@ -1711,15 +1867,17 @@ static PyObject *
 configure(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"library_calls", "is_user_code", "future_type", "argument",
-                             "current_task", "step", "before_step", "exit", "yielded_nothing",
-                             "yielded_future", NULL};
-    PyObject *calls, *is_user, *future, *argument, *current_task, *step, *before, *exit,
-        *nothing, *fut;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOOOOOO", kwlist, &PyDict_Type, &calls,
+                             "current_task", "step", "before_step", "exit", "fd_watch",
+                             "fd_unwatch", "yielded_nothing", "yielded_future", NULL};
+    PyObject *calls, *is_user, *future, *argument, *current_task, *step, *before, *exit, *watch,
+        *unwatch, *nothing, *fut;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOOOOOOOO", kwlist, &PyDict_Type, &calls,
                                      &is_user, &future, &argument, &current_task, &step, &before,
-                                     &exit, &nothing, &fut)) {
+                                     &exit, &watch, &unwatch, &nothing, &fut)) {
         return NULL;
     }
+    Py_XSETREF(fd_watch_code, Py_NewRef(watch));
+    Py_XSETREF(fd_unwatch_code, Py_NewRef(unwatch));
     Py_XSETREF(is_user_code_func, Py_NewRef(is_user));
     Py_XSETREF(current_task_func, Py_NewRef(current_task));
     Py_XSETREF(before_step_code, Py_NewRef(before));

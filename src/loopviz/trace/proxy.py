@@ -25,7 +25,15 @@ from typing import Any
 
 from loopviz.trace.core import speedups
 from loopviz.trace.describe import LIBRARY_CALLS, argument, is_user_code, suspension
-from loopviz.trace.records import BEFORE_STEP, EXIT, STEP, YIELDED_FUTURE, YIELDED_NOTHING
+from loopviz.trace.records import (
+    BEFORE_STEP,
+    EXIT,
+    FD_UNWATCH,
+    FD_WATCH,
+    STEP,
+    YIELDED_FUTURE,
+    YIELDED_NOTHING,
+)
 from loopviz.trace.tracer import Tracer
 
 _monotonic = time.monotonic
@@ -176,6 +184,8 @@ if speedups is not None:
         step=STEP,
         before_step=BEFORE_STEP,
         exit=EXIT,
+        fd_watch=FD_WATCH,
+        fd_unwatch=FD_UNWATCH,
         yielded_nothing=YIELDED_NOTHING,
         yielded_future=YIELDED_FUTURE,
     )
