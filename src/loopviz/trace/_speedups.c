@@ -2,21 +2,25 @@
  * Python and is used when this module is not built).
  *
  * The types:
+ *   Ring       the preallocated record buffer; the hot records (a step's end and start, an fd
+ *              watched or unwatched, a plain exit) are stored as plain fields and become the
+ *              tuples Python would write only when drained.
  *   Recorder   the per-loop state every task step touches (the sequence counter, the step in
  *              progress, the fast-path switch, the stall limit, the buffer's append). Tracer
  *              subclasses it, so Python reads and writes the same fields as attributes.
+ *   CoroProxy  the base of TracedCoroutine. Its am_send slot is what the C asyncio.Task calls for
+ *              every step (PyIter_Send), so a step costs no method lookup and no StopIteration.
+ *              It describes the suspension (describe.suspension() in C) and records the common
+ *              step end and exit itself; anything rarer calls the same Python methods the
+ *              pure-Python proxy calls (Tracer.step_done, step_failed), so both write identical
+ *              records.
  *   SpawnMethod  TracedEventLoop's create_task: wraps a new task's coroutine in the proxy and
  *              records the spawn (name, coroutine, the user's line that spawned it).
  *   PollWatch  stands in for a poll-like selector's epoll/poll object, recording each change
  *              of interest (register, modify, unregister) as the selector makes it.
- *   CoroProxy  the base of TracedCoroutine. Its am_send slot is what the C asyncio.Task calls for
- *              every step (PyIter_Send), so a step costs no method lookup and no StopIteration.
- *              The common step end (a user coroutine suspended in a library call, nothing else
- *              to report) is recorded here as one untracked tuple; everything else calls the
- *              same Python methods the pure-Python proxy calls (Tracer.step_done, step_failed,
- *              TracedCoroutine._describe), so both paths write identical records.
  *
- * Only public C API is used (PyIter_Send, PyFrame_GetLasti), nothing from CPython's internals.
+ * Only public C API is used (PyIter_Send, PyFrame_GetLasti, PyFrame_GetBack...), nothing from
+ * CPython's internals.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1922,41 +1926,50 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *events = args[0], *internal = args[1];
-    Py_ssize_t n = PyList_GET_SIZE(events);
-    PyObject *ready = PyTuple_New(n);
-    if (ready == NULL) {
-        return NULL;
-    }
-    Py_ssize_t kept = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *event = PyList_GET_ITEM(events, i);
-        if (!PyTuple_Check(event) || PyTuple_GET_SIZE(event) != 2 ||
-            !PyTuple_Check(PyTuple_GET_ITEM(event, 0)) ||
-            PyTuple_GET_SIZE(PyTuple_GET_ITEM(event, 0)) < 2) {
-            Py_DECREF(ready);
-            PyErr_SetString(PyExc_TypeError, "events must be (SelectorKey, mask) pairs");
+    Py_ssize_t n = PyList_GET_SIZE(events), kept = 0;
+    for (int fill = 0; fill < 2; fill++) { /* count what is kept, then fill a tuple that size */
+        PyObject *ready = fill ? PyTuple_New(kept) : NULL;
+        if (fill && ready == NULL) {
             return NULL;
         }
-        PyObject *fd = PyTuple_GET_ITEM(PyTuple_GET_ITEM(event, 0), 1); /* key.fd */
-        int hidden = PySet_Contains(internal, fd);
-        if (hidden < 0) {
-            Py_DECREF(ready);
-            return NULL;
+        Py_ssize_t at = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *event = PyList_GET_ITEM(events, i);
+            if (!PyTuple_Check(event) || PyTuple_GET_SIZE(event) != 2 ||
+                !PyTuple_Check(PyTuple_GET_ITEM(event, 0)) ||
+                PyTuple_GET_SIZE(PyTuple_GET_ITEM(event, 0)) < 2) {
+                Py_XDECREF(ready);
+                PyErr_SetString(PyExc_TypeError, "events must be (SelectorKey, mask) pairs");
+                return NULL;
+            }
+            PyObject *fd = PyTuple_GET_ITEM(PyTuple_GET_ITEM(event, 0), 1); /* key.fd */
+            int hidden = PySet_Contains(internal, fd);
+            if (hidden < 0) {
+                Py_XDECREF(ready);
+                return NULL;
+            }
+            if (hidden) {
+                continue;
+            }
+            if (!fill) {
+                kept++;
+                continue;
+            }
+            PyObject *pair = at < kept ? PyTuple_Pack(2, fd, PyTuple_GET_ITEM(event, 1)) : NULL;
+            if (pair == NULL) {
+                Py_DECREF(ready);
+                if (!PyErr_Occurred()) {
+                    PyErr_SetString(PyExc_RuntimeError, "the events changed while read");
+                }
+                return NULL;
+            }
+            PyTuple_SET_ITEM(ready, at++, pair);
         }
-        if (hidden) {
-            continue;
+        if (fill) {
+            return ready;
         }
-        PyObject *pair = PyTuple_Pack(2, fd, PyTuple_GET_ITEM(event, 1));
-        if (pair == NULL) {
-            Py_DECREF(ready);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(ready, kept++, pair);
     }
-    if (kept < n && _PyTuple_Resize(&ready, kept) < 0) {
-        return NULL;
-    }
-    return ready;
+    Py_UNREACHABLE();
 }
 
 static PyObject *
