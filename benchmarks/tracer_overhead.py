@@ -16,8 +16,10 @@ as the UI does, so the buffer's cost is real:
   decode_ratio   the consumer also decodes every record into named events, as the dashboard
                  does; in one process it competes with the traced loop for the GIL.
 
-``--json`` prints one JSON object. Each row names the tracer it measured ("C" when the optional
-``_speedups`` module is built, else "pure Python"; ``LOOPVIZ_PURE_PYTHON=1`` forces the latter).
+``--json`` prints one JSON object; ``pair_ratio_q1``/``q3`` are the quartiles of the rounds' own
+ratios, how far one run's figure can be trusted. Each row names the tracer it measured ("C"
+when the optional ``_speedups`` module is built, else "pure Python"; ``LOOPVIZ_PURE_PYTHON=1``
+forces the latter).
 
     python benchmarks/tracer_overhead.py [--rounds N] [--json]
 """
@@ -145,11 +147,21 @@ def measure(rounds: int) -> dict[str, dict[str, float]]:
             dropped = max(dropped, lost)
         plain_median = statistics.median(plain)
         traced_median = statistics.median(traced)
+        # The spread of the pairs' own ratios (each traced run over the plain run before it):
+        # a figure near a target means little when the rounds disagree by more than the margin.
+        pairs = sorted(t / p for t, p in zip(traced, plain, strict=True))
+        if len(pairs) > 1:
+            quartiles = statistics.quantiles(pairs, n=4)
+            q1, q3 = quartiles[0], quartiles[2]
+        else:
+            q1 = q3 = pairs[0]
         decoded_median = statistics.median(decoded)
         results[name] = {
             "plain_s": round(plain_median, 5),
             "traced_s": round(traced_median, 5),
             "ratio": round(traced_median / plain_median, 3),
+            "pair_ratio_q1": round(q1, 3),
+            "pair_ratio_q3": round(q3, 3),
             "decode_s": round(decoded_median, 5),
             "decode_ratio": round(decoded_median / plain_median, 3),
             "events": events,
@@ -164,7 +176,9 @@ def measure(rounds: int) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="A/B pairs per workload (default 7)")
+    parser.add_argument(
+        "--rounds", type=int, default=15, help="A/B pairs per workload (default 15)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     results = measure(max(1, args.rounds))
@@ -176,17 +190,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds} interleaved A/B rounds, medians"
     )
     print(
-        f"{'':4} {'plain':>10} {'traced':>10} {'ratio':>7} {'target':>7} "
+        f"{'':4} {'plain':>10} {'traced':>10} {'ratio':>7} {'pairs Q1-Q3':>12} {'target':>7} "
         f"{'+decode':>10} {'ratio':>7} {'events':>8} {'dropped':>8}"
     )
     for name, row in results.items():
         target = f"<={row['target']}" if "target" in row else "-"
         print(
             f"{name:4} {row['plain_s'] * 1000:>8.1f}ms {row['traced_s'] * 1000:>8.1f}ms "
-            f"{row['ratio']:>7.3f} {target:>7} {row['decode_s'] * 1000:>8.1f}ms "
+            f"{row['ratio']:>7.3f} {row['pair_ratio_q1']:>6.3f}-{row['pair_ratio_q3']:<5.3f} "
+            f"{target:>7} {row['decode_s'] * 1000:>8.1f}ms "
             f"{row['decode_ratio']:>7.3f} {row['events']:>8} {row['dropped_while_decoding']:>8}"
         )
     print(
+        "pairs Q1-Q3: quartiles of each round's own ratio, how much the rounds agree\n"
         "dropped: events the decoding consumer lost to the bounded buffer (counted, never blocking)"
     )
     return 0
