@@ -19,13 +19,30 @@
  *   PollWatch  stands in for a poll-like selector's epoll/poll object, recording each change
  *              of interest (register, modify, unregister) as the selector makes it.
  *
- * Only public C API is used (PyIter_Send, PyFrame_GetLasti, PyFrame_GetBack...), nothing from
- * CPython's internals.
+ * Frames: where a task stands and which line spawned it are read from frame objects through
+ * the public API (PyFrame_GetLasti, PyFrame_GetBack...) on any Python. On CPython 3.11 they are
+ * read in place from the interpreter's own frames (internal/pycore_frame.h, compiled against
+ * the very headers of the running Python): a frame object costs an allocation, a GC link and
+ * an audit hook call, several per task. frame_access("public") switches to the public path,
+ * which the tests compare with the in-place one.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
 #include <time.h>
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#include <opcode.h>
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#define HAVE_FRAMES_IN_PLACE 1
+#else
+#define HAVE_FRAMES_IN_PLACE 0
+#endif
+
+/* Read frames in place (3.11) rather than through frame objects; see frame_access(). */
+static int frames_in_place = HAVE_FRAMES_IN_PLACE;
 
 /* Set once by configure(): shared with describe.py and records.py. */
 static PyObject *library_calls = NULL; /* dict: library coroutine code -> argument name */
@@ -40,9 +57,11 @@ static PyObject *fd_watch_code = NULL;    /* records.FD_WATCH */
 static PyObject *fd_unwatch_code = NULL;  /* records.FD_UNWATCH */
 static PyObject *current_task_func = NULL; /* asyncio.current_task */
 static PyObject *cancel_pending_attr = NULL; /* the Task attribute: a cancel() is waiting */
+static PyObject *current_tasks = NULL;     /* asyncio's {loop: running task} (from loop.py) */
+static PyObject *running_loop_func = NULL; /* asyncio._get_running_loop */
 static PyObject *str_returned, *str_cancelled, *str_empty, *str_get_coro;
 
-static PyObject *str_gi_frame, *str_gi_yieldfrom;
+static PyObject *str_gi_frame, *str_gi_yieldfrom, *str_gi_code;
 static PyObject *str_cr_frame, *str_cr_await, *str_cr_code, *str_step_done, *str_step_failed,
     *str_describe, *str_coro_name;
 
@@ -52,9 +71,9 @@ static PyObject *spawn_code = NULL;        /* records.SPAWN */
 static PyObject *base_create_task = NULL;  /* asyncio's create_task, which makes the Task */
 static PyObject *naming_callers = NULL;    /* tuple: codes that name a task after creating it */
 static PyObject *callback_entry = NULL;    /* Handle._run's code: where a callback's stack starts */
-static PyObject *str_tracer, *str_name, *str_get_name, *str_proxy_type, *str_create_other,
+static PyObject *str_tracer, *str_name, *str_get_name, *str_create_other,
     *str_f_locals, *str_register, *str_modify, *str_unregister, *str_poll, *str_close,
-    *str_fileno;
+    *str_fileno, *str_closed;
 
 /* time.monotonic(), bit for bit: CLOCK_MONOTONIC in nanoseconds, divided as CPython does. */
 static inline double
@@ -63,7 +82,9 @@ monotonic(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    if (ns % 1000000000LL == 0) {
+    /* CPython divides whole seconds as integers; below 2**53 ns (104 days) the double
+     * division gives the same bits for them, so the costly modulo is done only above. */
+    if (ns >= (1LL << 53) && ns % 1000000000LL == 0) {
         return (double)(ns / 1000000000LL);
     }
     return (double)ns / 1e9;
@@ -208,22 +229,83 @@ user_site(PyFrameObject *frame, PyObject **code, int *lasti)
     return 0;
 }
 
+#if HAVE_FRAMES_IN_PLACE
+/* f_lasti of an interpreter frame, as PyFrame_GetLasti reads it through its frame object. */
+static inline int
+frame_lasti(_PyInterpreterFrame *frame)
+{
+    int lasti = _PyInterpreterFrame_LASTI(frame);
+    return lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
+}
+
+/* The innermost complete interpreter frame at or outside frame (PyFrame_GetBack's rule). */
+static inline _PyInterpreterFrame *
+complete_frame(_PyInterpreterFrame *frame)
+{
+    while (frame != NULL && _PyFrame_IsIncomplete(frame)) {
+        frame = frame->previous;
+    }
+    return frame;
+}
+
+/* user_site() from the running Python code outwards, over the interpreter's own frames. */
+static int
+user_site_in_place(PyObject **code, int *lasti)
+{
+    _PyInterpreterFrame *frame = complete_frame(PyThreadState_Get()->cframe->current_frame);
+    for (; frame != NULL; frame = complete_frame(frame->previous)) {
+        PyObject *frame_code = (PyObject *)frame->f_code;
+        if (frame_code == callback_entry) {
+            break;
+        }
+        PyObject *kind = code_kind(frame_code);
+        if (kind == NULL) {
+            return -1;
+        }
+        if (kind == Py_True) {
+            *code = Py_NewRef(frame_code);
+            *lasti = frame_lasti(frame);
+            return 0;
+        }
+    }
+    *code = Py_NewRef(Py_None);
+    *lasti = -1;
+    return 0;
+}
+#endif
+
+/* Where the running Python code (the caller of create_task) was called from in the user's
+ * code: user_site() of the current frame. */
+static int
+spawn_site(PyObject **code, int *lasti)
+{
+#if HAVE_FRAMES_IN_PLACE
+    if (frames_in_place) {
+        return user_site_in_place(code, lasti);
+    }
+#endif
+    return user_site(PyEval_GetFrame(), code, lasti);
+}
+
 /* -- Ring ---------------------------------------------------------------------------------- */
 
 /* One record. The hot ones (a task step's end, its start when something happens during it, an
  * fd watched or unwatched, a task's plain exit) are stored as plain fields, allocating nothing
  * the GC sees; they become the very tuples Python would write only when drained. Every other
  * record arrives from Python as a finished tuple and is kept as it is. */
-enum { SLOT_TUPLE, SLOT_STEP, SLOT_BEFORE, SLOT_FD_WATCH, SLOT_FD_UNWATCH, SLOT_EXIT };
+enum { SLOT_TUPLE, SLOT_STEP, SLOT_BEFORE, SLOT_FD_WATCH, SLOT_FD_UNWATCH, SLOT_EXIT, SLOT_SPAWN };
 
 typedef struct {
-    PyObject *record; /* SLOT_TUPLE: the whole record */
-    PyObject *task_id, *code, *await_code, *await_arg; /* EXIT: outcome, detail in await_* */
+    PyObject *record; /* SLOT_TUPLE: the whole record; SPAWN: the parent task's id */
+    PyObject *task_id, *code, *await_code, *await_arg; /* EXIT: outcome, detail in await_*;
+                                                        * SPAWN: coroutine code, site code,
+                                                        * name */
     long long seq;
-    double ended, started; /* FD_*: ended is the stamp */
-    int lasti;             /* FD_*: the fd */
+    double ended, started; /* FD_*, SPAWN: ended is the stamp */
+    int lasti;             /* FD_*: the fd; SPAWN: the site's lasti */
     int what;              /* FD_WATCH: the mask; EXIT: before_sent */
     int kind;
+    int before_sent;       /* STEP: its before_task_step was written */
 } Slot;
 
 typedef struct {
@@ -253,12 +335,16 @@ ring_claim(Ring *ring, Slot *evicted)
     if (ring->size == ring->capacity) {
         index = ring->head;
         *evicted = ring->slots[index];
-        ring->head = (ring->head + 1) % ring->capacity;
+        ring->head = index + 1 == ring->capacity ? 0 : index + 1;
     }
     else {
-        index = (ring->head + ring->size) % ring->capacity;
+        index = ring->head + ring->size; /* no division on the hot path */
+        if (index >= ring->capacity) {
+            index -= ring->capacity;
+        }
         ring->size++;
-        memset(evicted, 0, sizeof(Slot));
+        evicted->record = evicted->task_id = evicted->code = NULL; /* what slot_release reads */
+        evicted->await_code = evicted->await_arg = NULL;
     }
     return &ring->slots[index];
 }
@@ -321,21 +407,22 @@ Ring_append(Ring *self, PyObject *record)
 /* A step end, stored as fields; steals the references to code, await_code and await_arg. */
 static void
 ring_push_step(Ring *self, long long seq, double ended, double started, PyObject *task_id,
-               PyObject *code, int lasti, PyObject *await_code, PyObject *await_arg, int what)
+               PyObject *code, int lasti, PyObject *await_code, PyObject *await_arg, int what,
+               int before_sent)
 {
     Slot evicted;
     Slot *slot = ring_claim(self, &evicted);
-    slot->record = NULL;
-    slot->kind = SLOT_STEP;
-    slot->seq = seq;
-    slot->ended = ended;
-    slot->started = started;
-    slot->task_id = Py_NewRef(task_id);
-    slot->code = code;
-    slot->lasti = lasti;
-    slot->await_code = await_code;
-    slot->await_arg = await_arg;
-    slot->what = what;
+    *slot = (Slot){.kind = SLOT_STEP,
+                   .seq = seq,
+                   .ended = ended,
+                   .started = started,
+                   .task_id = Py_NewRef(task_id),
+                   .code = code,
+                   .lasti = lasti,
+                   .await_code = await_code,
+                   .await_arg = await_arg,
+                   .what = what,
+                   .before_sent = before_sent};
     slot_release(&evicted);
 }
 
@@ -346,16 +433,34 @@ ring_push(Ring *self, int kind, long long seq, double ended, double started, PyO
 {
     Slot evicted;
     Slot *slot = ring_claim(self, &evicted);
-    memset(slot, 0, sizeof(Slot));
-    slot->kind = kind;
-    slot->seq = seq;
-    slot->ended = ended;
-    slot->started = started;
-    slot->task_id = Py_XNewRef(task_id);
-    slot->lasti = number;
-    slot->what = what;
-    slot->await_code = Py_XNewRef(first);
-    slot->await_arg = Py_XNewRef(second);
+    *slot = (Slot){.kind = kind,
+                   .seq = seq,
+                   .ended = ended,
+                   .started = started,
+                   .task_id = Py_XNewRef(task_id),
+                   .lasti = number,
+                   .what = what,
+                   .await_code = Py_XNewRef(first),
+                   .await_arg = Py_XNewRef(second)};
+    slot_release(&evicted);
+}
+
+/* A task spawn (SPAWN), stored as fields; new references. */
+static void
+ring_push_spawn(Ring *self, long long seq, double stamp, PyObject *task_id, PyObject *parent,
+                PyObject *name, PyObject *coro_code, PyObject *site_code, int site_lasti)
+{
+    Slot evicted;
+    Slot *slot = ring_claim(self, &evicted);
+    *slot = (Slot){.kind = SLOT_SPAWN,
+                   .seq = seq,
+                   .ended = stamp,
+                   .task_id = Py_NewRef(task_id),
+                   .record = Py_NewRef(parent),
+                   .await_arg = Py_NewRef(name),
+                   .code = Py_NewRef(coro_code),
+                   .await_code = Py_NewRef(site_code),
+                   .lasti = site_lasti};
     slot_release(&evicted);
 }
 
@@ -403,6 +508,19 @@ unboxed_to_record(Slot *slot)
         record = pack_stolen(4, items);
         break;
     }
+    case SLOT_SPAWN: {
+        PyObject *items[] = {Py_NewRef(spawn_code),
+                             seq,
+                             PyFloat_FromDouble(slot->ended),
+                             Py_NewRef(slot->task_id),
+                             Py_NewRef(slot->record),
+                             Py_NewRef(slot->await_arg),
+                             Py_NewRef(slot->code),
+                             Py_NewRef(slot->await_code),
+                             PyLong_FromLong(slot->lasti)};
+        record = pack_stolen(9, items);
+        break;
+    }
     case SLOT_EXIT: {
         PyObject *items[] = {Py_NewRef(exit_code),
                              seq,
@@ -423,7 +541,7 @@ unboxed_to_record(Slot *slot)
     return record;
 }
 
-/* (STEP, seq, ended, started, tid, code, lasti, await_code, await_arg, what, False), as the
+/* (STEP, seq, ended, started, tid, code, lasti, await_code, await_arg, what, before_sent), as the
  * Python proxy writes it; consumes the slot's references. */
 static PyObject *
 slot_to_record(Slot *slot)
@@ -461,7 +579,7 @@ slot_to_record(Slot *slot)
     PyTuple_SET_ITEM(record, 7, slot->await_code);
     PyTuple_SET_ITEM(record, 8, slot->await_arg);
     PyTuple_SET_ITEM(record, 9, what);
-    PyTuple_SET_ITEM(record, 10, Py_NewRef(Py_False));
+    PyTuple_SET_ITEM(record, 10, Py_NewRef(slot->before_sent ? Py_True : Py_False));
     PyObject_GC_UnTrack(record); /* numbers, strings and code objects: no cycles */
     return record;
 }
@@ -556,6 +674,7 @@ typedef struct {
     PyObject *current; /* id of the task being stepped, or None */
     PyObject *ring;    /* the buffer's Ring, if it is one: steps are written into it directly */
     PyObject *loop_thread_id; /* threading.get_ident() of the loop's thread, or None */
+    PyObject *proxy_type;     /* what create_task wraps a task's coroutine in */
     double step_started;
     double stall_limit;
     long long seq;
@@ -572,6 +691,7 @@ Recorder_traverse(Recorder *self, visitproc visit, void *arg)
     Py_VISIT(self->current);
     Py_VISIT(self->ring);
     Py_VISIT(self->loop_thread_id);
+    Py_VISIT(self->proxy_type);
     return 0;
 }
 
@@ -582,6 +702,7 @@ Recorder_clear(Recorder *self)
     Py_CLEAR(self->current);
     Py_CLEAR(self->ring);
     Py_CLEAR(self->loop_thread_id);
+    Py_CLEAR(self->proxy_type);
     return 0;
 }
 
@@ -604,6 +725,7 @@ Recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->append = NULL;
     self->ring = NULL;
     self->loop_thread_id = Py_NewRef(Py_None);
+    self->proxy_type = Py_NewRef(Py_None);
     self->step_started = 0.0;
     self->stall_limit = 0.1;
     self->seq = 0;
@@ -758,6 +880,8 @@ static PyMemberDef Recorder_members[] = {
     {"loop_thread_id", T_OBJECT, offsetof(Recorder, loop_thread_id), 0,
      "threading.get_ident() of the loop's thread, or None before it runs"},
     {"current", T_OBJECT, offsetof(Recorder, current), 0, "the task being stepped, or None"},
+    {"proxy_type", T_OBJECT, offsetof(Recorder, proxy_type), 0,
+     "the coroutine proxy create_task wraps a task's coroutine in (set by the loop)"},
     {"step_started", T_DOUBLE, offsetof(Recorder, step_started), 0,
      "monotonic time the current step began; 0.0 if none"},
     {"stall_limit", T_DOUBLE, offsetof(Recorder, stall_limit), 0,
@@ -789,6 +913,7 @@ typedef struct {
     PyObject *tracer;  /* a Recorder (Tracer) */
     PyObject *task_id; /* int */
     PyObject *code;    /* the coroutine's code if it is the user's native coroutine, else None */
+    PyObject *frame;   /* its frame object once read (see proxy_frame), until the task ends */
 } CoroProxy;
 
 static int
@@ -798,6 +923,7 @@ CoroProxy_traverse(CoroProxy *self, visitproc visit, void *arg)
     Py_VISIT(self->tracer);
     Py_VISIT(self->task_id);
     Py_VISIT(self->code);
+    Py_VISIT(self->frame);
     return 0;
 }
 
@@ -808,6 +934,7 @@ CoroProxy_clear(CoroProxy *self)
     Py_CLEAR(self->tracer);
     Py_CLEAR(self->task_id);
     Py_CLEAR(self->code);
+    Py_CLEAR(self->frame);
     return 0;
 }
 
@@ -840,35 +967,44 @@ CoroProxy_init(CoroProxy *self, PyObject *args, PyObject *kwds)
 }
 
 /* Whether the task running now drives this proxy and has a cancel() waiting (asyncio then
- * ends it cancelled, not returned): -1 on error. */
+ * ends it cancelled, not returned): -1 on error. The running task is read from asyncio's own
+ * table (handed over by loop.py) and its flag first, so the common answer costs two lookups;
+ * without the table, asyncio.current_task() is called. */
 static int
 cancel_waiting(CoroProxy *self)
 {
-    PyObject *task = PyObject_CallNoArgs(current_task_func);
-    if (task == NULL) {
-        PyErr_Clear(); /* driven by hand, outside a running loop */
-        return 0;
-    }
-    if (task == Py_None) {
-        Py_DECREF(task);
-        return 0;
-    }
-    PyObject *coro = PyObject_CallMethodNoArgs(task, str_get_coro);
-    if (coro == NULL) {
-        Py_DECREF(task);
-        return -1;
-    }
-    int ours = coro == (PyObject *)self;
-    Py_DECREF(coro);
-    int pending = 0;
-    if (ours) { /* the loop module knows how asyncio keeps that, and tells us */
-        PyObject *flag = PyObject_GetAttr(task, cancel_pending_attr);
-        if (flag == NULL) {
-            Py_DECREF(task);
+    PyObject *task;
+    if (current_tasks != NULL && running_loop_func != NULL) {
+        PyObject *loop = PyObject_CallNoArgs(running_loop_func);
+        if (loop == NULL) {
             return -1;
         }
-        pending = PyObject_IsTrue(flag);
-        Py_DECREF(flag);
+        task = loop == Py_None ? NULL : PyDict_GetItemWithError(current_tasks, loop);
+        Py_DECREF(loop);
+        if (task == NULL) {
+            return PyErr_Occurred() ? -1 : 0; /* driven by hand, outside a running loop */
+        }
+        Py_INCREF(task);
+    }
+    else {
+        task = PyObject_CallNoArgs(current_task_func);
+        if (task == NULL) {
+            PyErr_Clear(); /* driven by hand, outside a running loop */
+            return 0;
+        }
+        if (task == Py_None) {
+            Py_DECREF(task);
+            return 0;
+        }
+    }
+    /* the loop module knows how asyncio keeps the flag, and tells us */
+    PyObject *flag = PyObject_GetAttr(task, cancel_pending_attr);
+    int pending = flag == NULL ? -1 : PyObject_IsTrue(flag);
+    Py_XDECREF(flag);
+    if (pending > 0) {
+        PyObject *coro = PyObject_CallMethodNoArgs(task, str_get_coro);
+        pending = coro == NULL ? -1 : coro == (PyObject *)self;
+        Py_XDECREF(coro);
     }
     Py_DECREF(task);
     return pending;
@@ -928,6 +1064,7 @@ step_finished(CoroProxy *self, PySendResult status, PyObject *value, double star
 {
     PyObject *type, *exc, *tb;
     Recorder *tracer = (Recorder *)self->tracer;
+    Py_CLEAR(self->frame); /* the task is over: no more suspensions to describe */
     if (status == PYGEN_RETURN && value == Py_None && !tracer->special && exit_code != NULL &&
         current_task_func != NULL && cancel_pending_attr != NULL) {
         double ended = monotonic();
@@ -986,6 +1123,92 @@ step_finished(CoroProxy *self, PySendResult status, PyObject *value, double star
     return PYGEN_ERROR;
 }
 
+/* The code object of a native coroutine or generator (new reference): read from the object
+ * itself on 3.11, where its struct is public, else through the attribute. */
+static PyObject *
+code_of(PyObject *obj, int coroutine)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    (void)coroutine;
+    return Py_NewRef((PyObject *)((PyGenObject *)obj)->gi_code);
+#else
+    return PyObject_GetAttr(obj, coroutine ? str_cr_code : str_gi_code);
+#endif
+}
+
+/* What a native coroutine or generator awaits (cr_await / gi_yieldfrom; new reference, None
+ * for nothing). In place on 3.11, as _PyGen_yf reads it: suspended at a RESUME that follows a
+ * SEND, the awaited object is on top of the frame's stack. */
+static PyObject *
+awaited_by(PyObject *obj, int coroutine)
+{
+#if HAVE_FRAMES_IN_PLACE
+    if (frames_in_place) {
+        PyGenObject *gen = (PyGenObject *)obj;
+        if (gen->gi_frame_state >= FRAME_CLEARED || gen->gi_frame_state == FRAME_CREATED) {
+            return Py_NewRef(Py_None);
+        }
+        _PyInterpreterFrame *frame = (_PyInterpreterFrame *)gen->gi_iframe;
+        _Py_CODEUNIT next = frame->prev_instr[1];
+        int opcode = _Py_OPCODE(next);
+        if ((opcode != RESUME && opcode != RESUME_QUICK) || _Py_OPARG(next) < 2) {
+            return Py_NewRef(Py_None);
+        }
+        return Py_NewRef(_PyFrame_StackPeek(frame));
+    }
+#endif
+    return PyObject_GetAttr(obj, coroutine ? str_cr_await : str_gi_yieldfrom);
+}
+
+/* The user's coroutine's frame object (borrowed), None once it finished, NULL on error. Kept
+ * after the first read: every read of cr_frame runs the audit hook machinery and a lookup,
+ * and the object stays the same for the coroutine's life. */
+static PyObject *
+proxy_frame(CoroProxy *self)
+{
+    if (self->frame == NULL) {
+        PyObject *frame = PyObject_GetAttr(self->coro, str_cr_frame);
+        if (frame == NULL) {
+            return NULL;
+        }
+        if (!PyFrame_Check(frame)) {
+            Py_DECREF(frame);
+            return Py_None;
+        }
+        self->frame = frame;
+    }
+    return self->frame;
+}
+
+/* f_lasti of a native coroutine's or generator's frame: 0 and *lasti, 1 when it has finished
+ * (its frame is None), -1 on error. The proxy's own coroutine goes through proxy_frame(). */
+static int
+gen_lasti(CoroProxy *self, PyObject *gen, int coroutine, int *lasti)
+{
+#if HAVE_FRAMES_IN_PLACE
+    if (frames_in_place) {
+        PyGenObject *in_place = (PyGenObject *)gen;
+        if (in_place->gi_frame_state == FRAME_CLEARED) {
+            return 1;
+        }
+        *lasti = frame_lasti((_PyInterpreterFrame *)in_place->gi_iframe);
+        return 0;
+    }
+#endif
+    PyObject *frame = gen == self->coro && coroutine
+                          ? Py_XNewRef(proxy_frame(self))
+                          : PyObject_GetAttr(gen, coroutine ? str_cr_frame : str_gi_frame);
+    if (frame == NULL) {
+        return -1;
+    }
+    int finished = !PyFrame_Check(frame);
+    if (!finished) {
+        *lasti = PyFrame_GetLasti((PyFrameObject *)frame);
+    }
+    Py_DECREF(frame);
+    return finished;
+}
+
 /* Fill code/lasti/await_code/await_arg from TracedCoroutine._describe() (the general walk). */
 static int
 describe_slow(CoroProxy *self, PyObject **code, PyObject **lasti, PyObject **await_code,
@@ -1016,33 +1239,40 @@ describe_walk(CoroProxy *self, PyObject **code, PyObject **lasti, PyObject **awa
               PyObject **await_arg)
 {
     PyObject *user_code = Py_NewRef(Py_None);
-    int user_lasti = -1;
+    int user_lasti = -1, user_lasti_next = -1;
     PyObject *obj = Py_NewRef(self->coro);
     while (1) {
         int coroutine = PyCoro_CheckExact(obj);
         if (!coroutine && !PyGen_CheckExact(obj)) {
             break;
         }
-        PyObject *frame = PyObject_GetAttr(obj, coroutine ? str_cr_frame : str_gi_frame);
-        if (frame == NULL) {
+        /* The frame is read only when it tells something (the user's line, a call's
+         * argument): the outermost frame of a library task needs none. */
+        PyObject *frame_code = code_of(obj, coroutine);
+        if (frame_code == NULL) {
             goto error;
         }
-        if (!PyFrame_Check(frame)) { /* None: finished */
-            Py_DECREF(frame);
-            break;
-        }
-        PyObject *frame_code = (PyObject *)PyFrame_GetCode((PyFrameObject *)frame);
         PyObject *kind = code_kind(frame_code);
         if (kind == NULL) {
             Py_DECREF(frame_code);
-            Py_DECREF(frame);
             goto error;
         }
         if (kind != Py_True) { /* a library call: what the task awaits */
-            PyObject *arg = PyUnicode_Check(kind) && PyUnicode_GET_LENGTH(kind) > 0
-                                ? PyObject_CallFunctionObjArgs(argument_func, frame, kind, NULL)
-                                : Py_NewRef(Py_None);
-            Py_DECREF(frame);
+            PyObject *arg = Py_NewRef(Py_None);
+            if (PyUnicode_Check(kind) && PyUnicode_GET_LENGTH(kind) > 0) {
+                PyObject *frame =
+                    PyObject_GetAttr(obj, coroutine ? str_cr_frame : str_gi_frame);
+                if (frame != NULL && !PyFrame_Check(frame)) { /* None: finished */
+                    Py_DECREF(frame);
+                    Py_DECREF(frame_code);
+                    Py_DECREF(arg);
+                    break;
+                }
+                Py_SETREF(arg, frame == NULL ? NULL
+                                             : PyObject_CallFunctionObjArgs(argument_func, frame,
+                                                                            kind, NULL));
+                Py_XDECREF(frame);
+            }
             if (arg == NULL) {
                 Py_DECREF(frame_code);
                 goto error;
@@ -1059,10 +1289,17 @@ describe_walk(CoroProxy *self, PyObject **code, PyObject **lasti, PyObject **awa
             Py_DECREF(obj);
             return 0;
         }
+        int finished = gen_lasti(self, obj, coroutine, &user_lasti_next);
+        if (finished != 0) {
+            Py_DECREF(frame_code);
+            if (finished < 0) {
+                goto error;
+            }
+            break;
+        }
+        user_lasti = user_lasti_next;
         Py_SETREF(user_code, frame_code);
-        user_lasti = PyFrame_GetLasti((PyFrameObject *)frame);
-        Py_DECREF(frame);
-        Py_SETREF(obj, PyObject_GetAttr(obj, coroutine ? str_cr_await : str_gi_yieldfrom));
+        Py_SETREF(obj, awaited_by(obj, coroutine));
         if (obj == NULL) {
             Py_DECREF(user_code);
             return -1;
@@ -1090,17 +1327,12 @@ describe_fast(CoroProxy *self, PyObject *yielded, PyObject **code, PyObject **la
               PyObject **await_code, PyObject **await_arg)
 {
     PyObject *coro = self->coro;
-    PyObject *frame = PyObject_GetAttr(coro, str_cr_frame);
-    if (frame == NULL) {
-        return -1;
+    int offset = -1;
+    int finished = gen_lasti(self, coro, 1, &offset);
+    if (finished != 0) {
+        return finished < 0 ? -1 : describe_walk(self, code, lasti, await_code, await_arg);
     }
-    if (!PyFrame_Check(frame)) {
-        Py_DECREF(frame);
-        return describe_walk(self, code, lasti, await_code, await_arg);
-    }
-    int offset = PyFrame_GetLasti((PyFrameObject *)frame);
-    Py_DECREF(frame);
-    PyObject *awaited = PyObject_GetAttr(coro, str_cr_await);
+    PyObject *awaited = awaited_by(coro, 1);
     if (awaited == NULL) {
         return -1;
     }
@@ -1112,7 +1344,7 @@ describe_fast(CoroProxy *self, PyObject *yielded, PyObject **code, PyObject **la
         *await_arg = Py_NewRef(Py_None);
         return *lasti == NULL ? -1 : 0;
     }
-    PyObject *awaited_code = PyObject_GetAttr(awaited, str_cr_code);
+    PyObject *awaited_code = code_of(awaited, 1);
     if (awaited_code == NULL) {
         Py_DECREF(awaited);
         return -1;
@@ -1240,17 +1472,17 @@ CoroProxy_am_send(CoroProxy *self, PyObject *value, PyObject **result)
     }
 
     /* The fast path: (STEP, seq, ended, started, tid, code, lasti, await_code, await_arg,
-     * what, before_sent=False), untracked by the GC since it holds no containers. */
+     * what, before_sent), unboxed in the ring (or a tuple the GC does not track). */
     Py_XSETREF(tracer->current, Py_NewRef(Py_None));
     tracer->step_started = 0.0;
     int before_sent = tracer->before_sent;
     tracer->before_sent = 0;
-    if (!before_sent && tracer->ring != NULL && Py_IS_TYPE(tracer->ring, &RingType) &&
+    if (tracer->ring != NULL && Py_IS_TYPE(tracer->ring, &RingType) &&
         ((Ring *)tracer->ring)->slots != NULL && PyLong_CheckExact(lasti)) {
         int offset = (int)PyLong_AsLong(lasti);
         Py_DECREF(lasti);
         ring_push_step((Ring *)tracer->ring, tracer->seq++, ended, started, self->task_id, code,
-                       offset, await_code, await_arg, (int)PyLong_AsLong(what));
+                       offset, await_code, await_arg, (int)PyLong_AsLong(what), before_sent);
         *result = yielded;
         return PYGEN_NEXT;
     }
@@ -1377,21 +1609,32 @@ static PyTypeObject CoroProxyType = {
 /* The name asyncio.create_task() or TaskGroup.create_task() (3.11) gives the task only after
  * loop.create_task() returns: read it from the caller's frame. New reference or None. */
 static PyObject *
-name_given_to_caller(PyFrameObject *caller)
+name_given_here(void)
 {
-    if (caller == NULL || naming_callers == NULL) {
+    if (naming_callers == NULL) {
         return Py_NewRef(Py_None);
     }
-    PyObject *code = (PyObject *)PyFrame_GetCode(caller);
+    PyObject *code = NULL; /* the running code's, i.e. create_task's caller's */
+#if HAVE_FRAMES_IN_PLACE
+    if (frames_in_place) {
+        _PyInterpreterFrame *frame = complete_frame(PyThreadState_Get()->cframe->current_frame);
+        code = frame == NULL ? NULL : Py_NewRef((PyObject *)frame->f_code);
+    }
+    else
+#endif
+    {
+        PyFrameObject *frame = PyEval_GetFrame(); /* borrowed */
+        code = frame == NULL ? NULL : (PyObject *)PyFrame_GetCode(frame);
+    }
     int naming = 0;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(naming_callers); i++) {
+    for (Py_ssize_t i = 0; code != NULL && i < PyTuple_GET_SIZE(naming_callers); i++) {
         naming |= PyTuple_GET_ITEM(naming_callers, i) == code;
     }
-    Py_DECREF(code);
+    Py_XDECREF(code);
     if (!naming) {
         return Py_NewRef(Py_None);
     }
-    PyObject *locals = PyObject_GetAttr((PyObject *)caller, str_f_locals);
+    PyObject *locals = PyObject_GetAttr((PyObject *)PyEval_GetFrame(), str_f_locals);
     if (locals == NULL) {
         return NULL;
     }
@@ -1433,19 +1676,27 @@ make_proxy(PyObject *proxy_type, PyObject *coro, PyObject *tracer, PyObject *tas
 
 /* Record the spawn; failing here must not fail the program, which already has its task. */
 static void
-record_spawn(Recorder *tracer, PyObject *task, PyObject *task_id, PyObject *coro_code,
-             PyFrameObject *caller)
+record_spawn(Recorder *tracer, PyObject *task, PyObject *task_id, PyObject *coro_code)
 {
     PyObject *site_code = NULL, *site_lasti = NULL;
     int lasti;
     PyObject *name = PyObject_CallMethodNoArgs(task, str_get_name);
-    if (name != NULL && user_site(caller, &site_code, &lasti) == 0 &&
-        (site_lasti = PyLong_FromLong(lasti)) != NULL) {
-        PyObject *parent = Py_NewRef(tracer->current);
-        PyObject *args[] = {spawn_code, task_id, parent, name, coro_code, site_code, site_lasti};
-        PyObject *r = Recorder_record(tracer, args, 7);
-        Py_XDECREF(r);
-        Py_DECREF(parent);
+    Ring *ring = recorder_ring(tracer);
+    if (name != NULL && spawn_site(&site_code, &lasti) == 0) {
+        if (ring != NULL) { /* unboxed, as record() would write it */
+            if (open_step(tracer) == 0) {
+                ring_push_spawn(ring, tracer->seq++, monotonic(), task_id, tracer->current,
+                                name, coro_code, site_code, lasti);
+            }
+        }
+        else if ((site_lasti = PyLong_FromLong(lasti)) != NULL) {
+            PyObject *parent = Py_NewRef(tracer->current);
+            PyObject *args[] = {spawn_code, task_id, parent, name, coro_code, site_code,
+                                site_lasti};
+            PyObject *r = Recorder_record(tracer, args, 7);
+            Py_XDECREF(r);
+            Py_DECREF(parent);
+        }
     }
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable(task);
@@ -1487,11 +1738,10 @@ create_task(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *k
             name_at = i;
         }
     }
-    PyFrameObject *caller = PyEval_GetFrame(); /* borrowed: who called create_task */
     PyObject *coro_code = NULL, *given = NULL, *task_id = NULL, *proxy_type = NULL;
     PyObject *proxy = NULL, *call_names = NULL, *task = NULL;
 
-    coro_code = PyObject_GetAttr(coro, str_cr_code);
+    coro_code = code_of(coro, 1);
     if (coro_code == NULL) {
         goto done;
     }
@@ -1500,13 +1750,13 @@ create_task(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *k
         goto done;
     }
     if (name_at < 0 || args[1 + name_at] == Py_None) {
-        given = name_given_to_caller(caller);
+        given = name_given_here();
         if (given == NULL) {
             goto done;
         }
     }
     task_id = PyLong_FromLongLong(++((Recorder *)tracer)->task_ids);
-    proxy_type = PyObject_GetAttr(tracer, str_proxy_type);
+    proxy_type = Py_XNewRef(((Recorder *)tracer)->proxy_type);
     if (task_id == NULL || proxy_type == NULL) {
         goto done;
     }
@@ -1542,7 +1792,7 @@ create_task(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *k
     }
     task = PyObject_Vectorcall(base_create_task, stack, 2, ncall ? call_names : NULL);
     if (task != NULL) {
-        record_spawn((Recorder *)tracer, task, task_id, coro_code, caller);
+        record_spawn((Recorder *)tracer, task, task_id, coro_code);
     }
 done:
     Py_DECREF(tracer);
@@ -1610,22 +1860,64 @@ static PyTypeObject SpawnMethodType = {
 /* Stands in for the epoll (or poll) object of a selector from the selectors module: each
  * register/modify/unregister is passed on, then recorded (FD_WATCH fd mask, FD_UNWATCH fd),
  * so watching an fd costs one C call more than on the stock loop. The selector calls modify
- * only when the interest changed. Masks are translated back to selectors' READ=1 / WRITE=2. */
+ * only when the interest changed. Masks are translated back to selectors' READ=1 / WRITE=2.
+ *
+ * The poller's methods are bound once, and attribute lookup is the generic one, so the
+ * selector's ``self._selector.register(...)`` finds a method without allocating one. */
+#define MAX_INTERNAL 8 /* the loop's own fds (a self-pipe end) kept as C ints */
+
+/* The fds of a small set of ints as C longs (at most MAX_INTERNAL): their count, or -1 when
+ * the set is larger or holds something else (then PySet_Contains answers). */
+static int
+small_fd_set(PyObject *set, long *fds)
+{
+    if (PySet_GET_SIZE(set) > MAX_INTERNAL) {
+        return -1;
+    }
+    PyObject *iterator = PyObject_GetIter(set);
+    if (iterator == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    int count = 0;
+    PyObject *item;
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        long number = PyLong_Check(item) ? PyLong_AsLong(item) : -1;
+        Py_DECREF(item);
+        if (number == -1 || count >= MAX_INTERNAL) {
+            count = -1;
+            break;
+        }
+        fds[count++] = number;
+    }
+    Py_DECREF(iterator);
+    PyErr_Clear();
+    return count;
+}
+
 typedef struct {
     PyObject_HEAD
     PyObject *poller;   /* the real epoll/poll object */
+    PyObject *calls[4]; /* its register, modify, unregister and poll, bound */
     PyObject *tracer;   /* a Recorder */
     PyObject *watch;    /* records.FD_WATCH */
     PyObject *unwatch;  /* records.FD_UNWATCH */
     PyObject *internal; /* fds never shown (the loop's self-pipe): a frozenset, or None */
+    long internal_fds[MAX_INTERNAL];
+    int n_internal; /* -1: too many for the array, ask the set */
     long read_bits, write_bits;
     char recording;
 } PollWatch;
+
+enum { CALL_REGISTER, CALL_MODIFY, CALL_UNREGISTER, CALL_POLL };
 
 static int
 PollWatch_traverse(PollWatch *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->poller);
+    for (int i = 0; i < 4; i++) {
+        Py_VISIT(self->calls[i]);
+    }
     Py_VISIT(self->tracer);
     Py_VISIT(self->internal);
     return 0;
@@ -1635,6 +1927,9 @@ static int
 PollWatch_clear(PollWatch *self)
 {
     Py_CLEAR(self->poller);
+    for (int i = 0; i < 4; i++) {
+        Py_CLEAR(self->calls[i]);
+    }
     Py_CLEAR(self->tracer);
     Py_CLEAR(self->watch);
     Py_CLEAR(self->unwatch);
@@ -1661,34 +1956,35 @@ PollWatch_init(PollWatch *self, PyObject *args, PyObject *kwds)
                                      &tracer, &watch, &unwatch, &read_bits, &write_bits)) {
         return -1;
     }
+    PyObject *names[] = {str_register, str_modify, str_unregister, str_poll};
+    for (int i = 0; i < 4; i++) {
+        PyObject *bound = PyObject_GetAttr(poller, names[i]);
+        if (bound == NULL) {
+            return -1;
+        }
+        Py_XSETREF(self->calls[i], bound);
+    }
     Py_XSETREF(self->poller, Py_NewRef(poller));
     Py_XSETREF(self->tracer, Py_NewRef(tracer));
     Py_XSETREF(self->watch, Py_NewRef(watch));
     Py_XSETREF(self->unwatch, Py_NewRef(unwatch));
     Py_XSETREF(self->internal, Py_NewRef(Py_None));
+    self->n_internal = 0;
     self->read_bits = read_bits;
     self->write_bits = write_bits;
     self->recording = 0;
     return 0;
 }
 
-/* Call the poller's method with the same arguments. */
+/* Call the poller's bound method with the same arguments. */
 static PyObject *
-forward(PollWatch *self, PyObject *name, PyObject *const *args, Py_ssize_t nargs,
-        PyObject *kwnames)
+forward(PollWatch *self, int which, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    Py_ssize_t total = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
-    PyObject *stack[MAX_ARGS + 1];
-    if (total > MAX_ARGS) {
-        PyErr_SetString(PyExc_TypeError, "too many arguments");
+    if (self->calls[which] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "PollWatch is not initialised");
         return NULL;
     }
-    stack[0] = self->poller;
-    for (Py_ssize_t i = 0; i < total; i++) {
-        stack[i + 1] = args[i];
-    }
-    return PyObject_VectorcallMethod(name, stack, (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                     kwnames);
+    return PyObject_Vectorcall(self->calls[which], args, nargs, kwnames);
 }
 
 /* Whether a change to this fd is shown: recording, and not one of the loop's own fds. */
@@ -1698,13 +1994,23 @@ shown(PollWatch *self, PyObject *fd)
     if (!self->recording) {
         return 0;
     }
-    if (self->internal != NULL && PyAnySet_Check(self->internal)) {
+    if (self->n_internal < 0) {
         int hidden = PySet_Contains(self->internal, fd);
-        if (hidden != 0) {
-            if (hidden < 0) {
-                PyErr_Clear();
+        if (hidden < 0) {
+            PyErr_Clear();
+        }
+        return hidden == 0;
+    }
+    if (self->n_internal > 0) {
+        long number = PyLong_AsLong(fd);
+        if (number == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 1;
+        }
+        for (int i = 0; i < self->n_internal; i++) {
+            if (self->internal_fds[i] == number) {
+                return 0;
             }
-            return 0;
         }
     }
     return 1;
@@ -1756,10 +2062,10 @@ record_fd(PollWatch *self, PyObject *fd, long mask)
 }
 
 static PyObject *
-watch_changed(PollWatch *self, PyObject *method, PyObject *const *args, Py_ssize_t nargs,
+watch_changed(PollWatch *self, int which, PyObject *const *args, Py_ssize_t nargs,
               PyObject *kwnames)
 {
-    PyObject *r = forward(self, method, args, nargs, kwnames);
+    PyObject *r = forward(self, which, args, nargs, kwnames);
     if (r != NULL && nargs == 2 && shown(self, args[0])) {
         long mask = PyLong_AsLong(args[1]);
         if (mask == -1 && PyErr_Occurred()) {
@@ -1774,13 +2080,13 @@ watch_changed(PollWatch *self, PyObject *method, PyObject *const *args, Py_ssize
 static PyObject *
 PollWatch_register(PollWatch *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return watch_changed(self, str_register, args, nargs, kwnames);
+    return watch_changed(self, CALL_REGISTER, args, nargs, kwnames);
 }
 
 static PyObject *
 PollWatch_modify(PollWatch *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return watch_changed(self, str_modify, args, nargs, kwnames);
+    return watch_changed(self, CALL_MODIFY, args, nargs, kwnames);
 }
 
 /* The selector drops the key even when the kernel refuses (the fd was closed already): so is
@@ -1789,7 +2095,7 @@ static PyObject *
 PollWatch_unregister(PollWatch *self, PyObject *const *args, Py_ssize_t nargs,
                      PyObject *kwnames)
 {
-    PyObject *r = forward(self, str_unregister, args, nargs, kwnames);
+    PyObject *r = forward(self, CALL_UNREGISTER, args, nargs, kwnames);
     if (nargs == 1 && (r != NULL || PyErr_ExceptionMatches(PyExc_OSError)) &&
         shown(self, args[0])) {
         PyObject *type, *value, *tb;
@@ -1803,7 +2109,7 @@ PollWatch_unregister(PollWatch *self, PyObject *const *args, Py_ssize_t nargs,
 static PyObject *
 PollWatch_poll(PollWatch *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return forward(self, str_poll, args, nargs, kwnames);
+    return forward(self, CALL_POLL, args, nargs, kwnames);
 }
 
 static PyObject *
@@ -1818,16 +2124,30 @@ PollWatch_fileno(PollWatch *self, PyObject *Py_UNUSED(ignored))
     return PyObject_CallMethodNoArgs(self->poller, str_fileno);
 }
 
-/* Anything else (closed, ...) is the poller's. */
 static PyObject *
-PollWatch_getattro(PollWatch *self, PyObject *name)
+PollWatch_get_closed(PollWatch *self, void *Py_UNUSED(closure))
 {
-    PyObject *found = PyObject_GenericGetAttr((PyObject *)self, name);
-    if (found != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError) || self->poller == NULL) {
-        return found;
+    return PyObject_GetAttr(self->poller, str_closed);
+}
+
+static PyObject *
+PollWatch_get_internal(PollWatch *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->internal != NULL ? self->internal : Py_None);
+}
+
+/* The fds to hide: a set (kept, and copied into the C array when it holds few ints), or None. */
+static int
+PollWatch_set_internal(PollWatch *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL || (value != Py_None && !PyAnySet_Check(value))) {
+        PyErr_SetString(PyExc_TypeError, "internal must be a set of fds, or None");
+        return -1;
     }
-    PyErr_Clear();
-    return PyObject_GetAttr(self->poller, name);
+    int count = value == Py_None ? 0 : small_fd_set(value, self->internal_fds);
+    self->n_internal = count;
+    Py_XSETREF(self->internal, Py_NewRef(value));
+    return 0;
 }
 
 static PyMethodDef PollWatch_methods[] = {
@@ -1846,8 +2166,12 @@ static PyMethodDef PollWatch_methods[] = {
 static PyMemberDef PollWatch_members[] = {
     {"poller", T_OBJECT, offsetof(PollWatch, poller), READONLY, "the real epoll/poll object"},
     {"recording", T_BOOL, offsetof(PollWatch, recording), 0, "record changes from now on"},
-    {"internal", T_OBJECT, offsetof(PollWatch, internal), 0,
-     "a frozenset of fds whose changes are never recorded"},
+    {NULL}};
+
+static PyGetSetDef PollWatch_getset[] = {
+    {"closed", (getter)PollWatch_get_closed, NULL, "the poller's closed", NULL},
+    {"internal", (getter)PollWatch_get_internal, (setter)PollWatch_set_internal,
+     "a frozenset of fds whose changes are never recorded", NULL},
     {NULL}};
 
 static PyTypeObject PollWatchType = {
@@ -1860,9 +2184,9 @@ static PyTypeObject PollWatchType = {
     .tp_traverse = (traverseproc)PollWatch_traverse,
     .tp_clear = (inquiry)PollWatch_clear,
     .tp_dealloc = (destructor)PollWatch_dealloc,
-    .tp_getattro = (getattrofunc)PollWatch_getattro,
     .tp_methods = PollWatch_methods,
     .tp_members = PollWatch_members,
+    .tp_getset = PollWatch_getset,
 };
 
 /* -- module ------------------------------------------------------------------------------- */
@@ -1926,6 +2250,8 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *events = args[0], *internal = args[1];
+    long fds[MAX_INTERNAL];
+    int n_fds = small_fd_set(internal, fds);
     Py_ssize_t n = PyList_GET_SIZE(events), kept = 0;
     for (int fill = 0; fill < 2; fill++) { /* count what is kept, then fill a tuple that size */
         PyObject *ready = fill ? PyTuple_New(kept) : NULL;
@@ -1943,7 +2269,16 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 return NULL;
             }
             PyObject *fd = PyTuple_GET_ITEM(PyTuple_GET_ITEM(event, 0), 1); /* key.fd */
-            int hidden = PySet_Contains(internal, fd);
+            int hidden = 0;
+            if (n_fds < 0 || !PyLong_CheckExact(fd)) {
+                hidden = PySet_Contains(internal, fd);
+            }
+            else {
+                long number = PyLong_AsLong(fd);
+                for (int j = 0; j < n_fds; j++) {
+                    hidden |= fds[j] == number;
+                }
+            }
             if (hidden < 0) {
                 Py_XDECREF(ready);
                 return NULL;
@@ -1955,7 +2290,7 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 kept++;
                 continue;
             }
-            PyObject *pair = at < kept ? PyTuple_Pack(2, fd, PyTuple_GET_ITEM(event, 1)) : NULL;
+            PyObject *pair = at < kept ? PyTuple_New(2) : NULL;
             if (pair == NULL) {
                 Py_DECREF(ready);
                 if (!PyErr_Occurred()) {
@@ -1963,6 +2298,9 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 }
                 return NULL;
             }
+            PyTuple_SET_ITEM(pair, 0, Py_NewRef(fd));
+            PyTuple_SET_ITEM(pair, 1, Py_NewRef(PyTuple_GET_ITEM(event, 1)));
+            PyObject_GC_UnTrack(pair); /* two ints: no cycles */
             PyTuple_SET_ITEM(ready, at++, pair);
         }
         if (fill) {
@@ -1988,18 +2326,59 @@ configure_spawn(PyObject *module, PyObject *args, PyObject *kwds)
     Py_RETURN_NONE;
 }
 
+/* What loop.py knows of asyncio's private task state: the Task attribute that is true when a
+ * cancel() arrived during the task's last step, and the running-task table with the function
+ * that names the running loop (for the step that ends a task: was it cancelled meanwhile?). */
 static PyObject *
-set_cancel_pending(PyObject *module, PyObject *name)
+set_task_internals(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    if (!PyUnicode_Check(name)) {
-        PyErr_SetString(PyExc_TypeError, "set_cancel_pending() takes an attribute name");
+    static char *kwlist[] = {"cancel_pending", "current_tasks", "running_loop", NULL};
+    PyObject *name, *tasks, *running;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UO!O", kwlist, &name, &PyDict_Type, &tasks,
+                                     &running)) {
         return NULL;
     }
     Py_XSETREF(cancel_pending_attr, Py_NewRef(name));
+    Py_XSETREF(current_tasks, Py_NewRef(tasks));
+    Py_XSETREF(running_loop_func, Py_NewRef(running));
     Py_RETURN_NONE;
 }
 
+/* frame_access(mode=None): how frames are read, "in place" (CPython 3.11's own frames) or
+ * "public" (frame objects); switches when given a mode. Returns the mode before. */
+static PyObject *
+frame_access(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *before = PyUnicode_FromString(frames_in_place ? "in place" : "public");
+    if (before == NULL || nargs == 0 || args[0] == Py_None) {
+        return before;
+    }
+    if (nargs > 1 || !PyUnicode_Check(args[0])) {
+        Py_DECREF(before);
+        PyErr_SetString(PyExc_TypeError, "frame_access(mode: str | None = None)");
+        return NULL;
+    }
+    if (PyUnicode_CompareWithASCIIString(args[0], "public") == 0) {
+        frames_in_place = 0;
+    }
+    else if (PyUnicode_CompareWithASCIIString(args[0], "in place") == 0 &&
+             HAVE_FRAMES_IN_PLACE) {
+        frames_in_place = 1;
+    }
+    else {
+        Py_DECREF(before);
+        PyErr_Format(PyExc_ValueError, "frames can be read %s", HAVE_FRAMES_IN_PLACE
+                                                                  ? "'in place' or 'public'"
+                                                                  : "'public' only here");
+        return NULL;
+    }
+    return before;
+}
+
 static PyMethodDef module_methods[] = {
+    {"frame_access", (PyCFunction)(void (*)(void))frame_access, METH_FASTCALL,
+     "How frames are read: 'in place' (CPython 3.11's own frames) or 'public' (frame "
+     "objects); switches to the mode given, returns the one before."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "Hand over the tables the fast path reads (describe.LIBRARY_CALLS, record codes)."},
     {"inherit_send", inherit_send, METH_O,
@@ -2010,8 +2389,10 @@ static PyMethodDef module_methods[] = {
      "that name a task after creating it, and Handle._run's code."},
     {"ready_fds", (PyCFunction)(void (*)(void))ready_fds, METH_FASTCALL,
      "((fd, mask), ...) of a select() result, without the loop's own fds."},
-    {"set_cancel_pending", set_cancel_pending, METH_O,
-     "The Task attribute that is true when a cancel() arrived during the task's last step."},
+    {"set_task_internals", (PyCFunction)(void (*)(void))set_task_internals,
+     METH_VARARGS | METH_KEYWORDS,
+     "What asyncio keeps privately about tasks: the attribute that is true when a cancel() "
+     "arrived during the task's last step, the running-task table and _get_running_loop."},
     {NULL}};
 
 static struct PyModuleDef module_def = {
@@ -2030,6 +2411,7 @@ PyInit__speedups(void)
     INTERN(str_cr_frame, "cr_frame");
     INTERN(str_gi_frame, "gi_frame");
     INTERN(str_gi_yieldfrom, "gi_yieldfrom");
+    INTERN(str_gi_code, "gi_code");
     INTERN(str_cr_await, "cr_await");
     INTERN(str_cr_code, "cr_code");
     INTERN(str_step_done, "step_done");
@@ -2043,7 +2425,6 @@ PyInit__speedups(void)
     INTERN(str_tracer, "tracer");
     INTERN(str_name, "name");
     INTERN(str_get_name, "get_name");
-    INTERN(str_proxy_type, "proxy_type");
     INTERN(str_create_other, "_create_other_task");
     INTERN(str_f_locals, "f_locals");
     INTERN(str_register, "register");
@@ -2052,6 +2433,7 @@ PyInit__speedups(void)
     INTERN(str_poll, "poll");
     INTERN(str_close, "close");
     INTERN(str_fileno, "fileno");
+    INTERN(str_closed, "closed");
     if (PyType_Ready(&RingType) < 0 || PyType_Ready(&RecorderType) < 0 ||
         PyType_Ready(&CoroProxyType) < 0 || PyType_Ready(&SpawnMethodType) < 0 ||
         PyType_Ready(&PollWatchType) < 0) {

@@ -2,7 +2,9 @@
 
 ``_run_once`` (one iteration: the step gate's checkpoint), ``_ready`` and ``_scheduled`` (queue and
 timer counts), ``_ssock`` (the self-pipe, hidden from users) and ``_write_to_self`` (waking a
-sleeping ``select`` when the clock or the gate changes) are used here and nowhere else.
+sleeping ``select`` when the clock or the gate changes) are used here and nowhere else. A task's
+``_must_cancel`` flag and asyncio's running-task table (``_current_tasks``, keyed by
+``_get_running_loop()``) are handed from here to the C module, which reads them when a task ends.
 Everything else is the stock ``asyncio.SelectorEventLoop``: tracing only observes.
 """
 
@@ -335,7 +337,11 @@ def new_event_loop(**options: Any) -> TracedEventLoop:
 
 
 if speedups is not None:
-    speedups.set_cancel_pending(_CANCEL_PENDING)
+    speedups.set_task_internals(
+        cancel_pending=_CANCEL_PENDING,
+        current_tasks=asyncio.tasks._current_tasks,
+        running_loop=asyncio.events._get_running_loop,
+    )
     speedups.configure_spawn(
         spawn=SPAWN,
         create_task=_BASE_CREATE_TASK,
