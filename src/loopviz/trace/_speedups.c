@@ -682,6 +682,8 @@ typedef struct {
     char special;
     char before_sent;
     char details;
+    char watch_stopped;            /* stop_watching() was called */
+    PyThread_type_lock watch_lock; /* held until stop_watching(): wait_for_stall's timer */
 } Recorder;
 
 static int
@@ -710,6 +712,13 @@ static void
 Recorder_dealloc(Recorder *self)
 {
     PyObject_GC_UnTrack(self);
+    if (self->watch_lock != NULL) {
+        if (!self->watch_stopped) {
+            PyThread_release_lock(self->watch_lock);
+        }
+        PyThread_free_lock(self->watch_lock);
+        self->watch_lock = NULL;
+    }
     Recorder_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -733,6 +742,13 @@ Recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->special = 0;
     self->before_sent = 0;
     self->details = 1;
+    self->watch_stopped = 0;
+    self->watch_lock = PyThread_allocate_lock();
+    if (self->watch_lock == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    PyThread_acquire_lock(self->watch_lock, WAIT_LOCK);
     return (PyObject *)self;
 }
 
@@ -864,7 +880,63 @@ Recorder_record(Recorder *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* wait_for_stall(sampled): block, without the GIL, until a task step has run past the stall
+ * limit (and began at another time than ``sampled``, the step already looked at); return
+ * when it began, or None once stop_watching() was called. The stall watchdog's wait: a
+ * healthy loop never hands the GIL to it. */
+static PyObject *
+Recorder_wait_for_stall(Recorder *self, PyObject *sampled_obj)
+{
+    double sampled = PyFloat_AsDouble(sampled_obj);
+    if (sampled == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (self->watch_lock == NULL || self->watch_stopped) {
+        Py_RETURN_NONE;
+    }
+    volatile double *started_at = &self->step_started, *limit_at = &self->stall_limit;
+    PyThread_type_lock lock = self->watch_lock;
+    double started = 0.0;
+    int stopped = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (1) {
+        double limit = *limit_at;
+        double wait = limit / 4 < 0.025 ? limit / 4 : 0.025; /* as the Python watchdog polls */
+        wait = wait > 0.004 ? wait : 0.004;
+        if (PyThread_acquire_lock_timed(lock, (PY_TIMEOUT_T)(wait * 1e6), 0) == PY_LOCK_ACQUIRED) {
+            PyThread_release_lock(lock); /* stopped: leave it free for any later wait */
+            stopped = 1;
+            break;
+        }
+        started = *started_at;
+        if (started != 0.0 && started != sampled && monotonic() - started >= *limit_at) {
+            break;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (stopped) {
+        Py_RETURN_NONE;
+    }
+    return PyFloat_FromDouble(started);
+}
+
+/* stop_watching(): wake wait_for_stall() for good (the loop is closing). */
+static PyObject *
+Recorder_stop_watching(Recorder *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->watch_lock != NULL && !self->watch_stopped) {
+        self->watch_stopped = 1;
+        PyThread_release_lock(self->watch_lock);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Recorder_methods[] = {
+    {"wait_for_stall", (PyCFunction)Recorder_wait_for_stall, METH_O,
+     "Block without the GIL until a step overruns the stall limit; its start, or None once "
+     "stop_watching() was called."},
+    {"stop_watching", (PyCFunction)Recorder_stop_watching, METH_NOARGS,
+     "End wait_for_stall() for good."},
     {"record", (PyCFunction)(void (*)(void))Recorder_record, METH_FASTCALL,
      "record(code, *payload): append a record, opening the current task step first."},
     {"next_seq", (PyCFunction)Recorder_next_seq, METH_NOARGS,

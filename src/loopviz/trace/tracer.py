@@ -229,7 +229,9 @@ class StallWatchdog(threading.Thread):
     """Samples the loop thread's stack while a task step overruns, to name the blocking line.
 
     After a step ends the task sits at its next ``await``; only a look taken *during* the stall
-    shows the call that blocked (``time.sleep(0.3)``, a blocking ``recv``).
+    shows the call that blocked (``time.sleep(0.3)``, a blocking ``recv``). With the C recorder
+    the thread waits in ``wait_for_stall`` without the GIL, so a healthy loop never hands the
+    GIL over to it; the pure-Python recorder is polled a few times per stall limit instead.
     """
 
     def __init__(self, tracer: Tracer) -> None:
@@ -239,22 +241,38 @@ class StallWatchdog(threading.Thread):
 
     def run(self) -> None:
         tracer = self._tracer
-        while not self._stop_event.wait(max(0.004, min(0.025, tracer.stall_limit / 4))):
-            started = tracer.step_started
-            if not started or time.monotonic() - started < tracer.stall_limit:
-                continue
+        wait_for_stall = getattr(tracer, "wait_for_stall", None)
+        while not self._stop_event.is_set():
             sample = tracer.stall_sample
-            if sample is not None and sample[0] == started:
-                continue
-            frame = sys._current_frames().get(tracer.loop_thread_id or -1)
-            code, lasti = user_site(frame)
-            line = line_of(code, lasti)
-            del frame
-            if code is not None and tracer.step_started == started:
-                tracer.stall_sample = (started, code, line)
+            sampled = sample[0] if sample is not None else 0.0
+            if wait_for_stall is not None:
+                started = wait_for_stall(sampled)
+                if started is None:
+                    return
+            else:
+                if self._stop_event.wait(max(0.004, min(0.025, tracer.stall_limit / 4))):
+                    return
+                started = tracer.step_started
+                if not started or started == sampled:
+                    continue
+                if time.monotonic() - started < tracer.stall_limit:
+                    continue
+            self._sample(started)
+
+    def _sample(self, started: float) -> None:
+        tracer = self._tracer
+        frame = sys._current_frames().get(tracer.loop_thread_id or -1)
+        code, lasti = user_site(frame)
+        line = line_of(code, lasti)
+        del frame
+        if code is not None and tracer.step_started == started:
+            tracer.stall_sample = (started, code, line)
 
     def stop(self) -> None:
         self._stop_event.set()
+        stop_watching = getattr(self._tracer, "stop_watching", None)
+        if stop_watching is not None:
+            stop_watching()
 
 
 def _short_repr(value: Any) -> str:
