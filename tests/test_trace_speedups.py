@@ -257,3 +257,42 @@ def test_the_pure_python_fallback_passes_the_tracer_tests() -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+@needs_c
+@pytest.mark.parametrize("hidden", [1, 12], ids=["few-hidden-fds", "many-hidden-fds"])
+def test_poll_watch_and_ready_fds_leave_out_the_loops_own_fds(hidden: int) -> None:
+    """The loop's own fds are compared as C ints when there are few, through the set when
+    there are more: either way they never appear, and every other fd does."""
+    import selectors
+
+    from loopviz.trace.clock import DilatedClock
+    from loopviz.trace.records import FD_UNWATCH, FD_WATCH
+    from loopviz.trace.tracer import Tracer
+
+    assert core.speedups is not None
+    tracer = Tracer(DilatedClock(1.0))
+    tracer.buffer.drain()
+    selector = selectors.EpollSelector()
+    watch = core.speedups.PollWatch(selector._selector, tracer, FD_WATCH, FD_UNWATCH, 1, 4)
+    pairs = [socket.socketpair() for _ in range(hidden + 1)]
+    try:
+        own = frozenset(a.fileno() for a, _ in pairs[:hidden])
+        shown = pairs[-1][0].fileno()
+        watch.internal = own
+        watch.recording = True
+        assert watch.internal == own
+        for a, _ in pairs:
+            watch.register(a.fileno(), 1)
+        for a, _ in pairs:
+            watch.unregister(a.fileno())
+        records = [(r[0], r[3]) for r in tracer.buffer.drain()]
+        assert records == [(FD_WATCH, shown), (FD_UNWATCH, shown)]
+
+        events = [((None, fd, None, None), 1) for fd in [*own, shown]]
+        assert core.speedups.ready_fds(events, own) == ((shown, 1),)
+    finally:
+        selector.close()
+        for a, b in pairs:
+            a.close()
+            b.close()
