@@ -3,11 +3,12 @@
  *
  * The types:
  *   Ring       the preallocated record buffer; the hot records (a step's end and start, an fd
- *              watched or unwatched, a plain exit) are stored as plain fields and become the
- *              tuples Python would write only when drained.
+ *              watched or unwatched, a spawn, a plain exit) are stored as plain fields and
+ *              become the tuples Python would write only when drained.
  *   Recorder   the per-loop state every task step touches (the sequence counter, the step in
  *              progress, the fast-path switch, the stall limit, the buffer's append). Tracer
- *              subclasses it, so Python reads and writes the same fields as attributes.
+ *              subclasses it, so Python reads and writes the same fields as attributes. The
+ *              stall watchdog waits in its wait_for_stall(), without the GIL.
  *   CoroProxy  the base of TracedCoroutine. Its am_send slot is what the C asyncio.Task calls for
  *              every step (PyIter_Send), so a step costs no method lookup and no StopIteration.
  *              It describes the suspension (describe.suspension() in C) and records the common
