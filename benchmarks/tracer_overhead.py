@@ -21,11 +21,12 @@ does, so the buffer's cost is real:
                  does; in one process it competes with the traced loop for the GIL.
 
 ``--json`` prints one JSON object; ``pair_ratio_q1``/``q3`` are the quartiles of the rounds' own
-ratios, how far one run's figure can be trusted. Each row names the tracer it measured ("C"
-when the optional ``_speedups`` module is built, else "pure Python"; ``LOOPVIZ_PURE_PYTHON=1``
-forces the latter).
+ratios, how far one run's figure can be trusted. Each row names the Python, the tracer it
+measured ("C" when the optional ``_speedups`` module is built, else "pure Python";
+``LOOPVIZ_PURE_PYTHON=1`` forces the latter) and how the C module read frames ("in place" on
+CPython 3.11, 3.13 and 3.14; ``--frames public`` measures the public API path).
 
-    python benchmarks/tracer_overhead.py [--rounds N] [--json]
+    python benchmarks/tracer_overhead.py [--rounds N] [--only W1,W3] [--frames MODE] [--json]
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from loopviz.trace import EventStream, new_event_loop
-from loopviz.trace.core import IMPLEMENTATION
+from loopviz.trace.core import IMPLEMENTATION, speedups
 
 TARGETS = {"W1": 1.5, "W3": 1.05}
 
@@ -143,9 +144,16 @@ def time_traced(
     return elapsed, counted[0], stream.dropped
 
 
-def measure(rounds: int) -> dict[str, dict[str, float]]:
-    results: dict[str, dict[str, float]] = {}
+def frame_access() -> str:
+    """How the C module reads frames ("-" without it)."""
+    return speedups.frame_access() if speedups is not None else "-"
+
+
+def measure(rounds: int, only: list[str]) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
     for name, workload in WORKLOADS.items():
+        if name not in only:
+            continue
         time_plain(workload)  # warm up imports and caches on both sides
         time_traced(workload, decode=False)
         plain: list[float] = []
@@ -187,6 +195,8 @@ def measure(rounds: int) -> dict[str, dict[str, float]]:
             "dropped_while_decoding": dropped,
             "rounds": rounds,
             "tracer": IMPLEMENTATION,
+            "frames": frame_access(),
+            "python": sys.version.split()[0],
         }
         if name in TARGETS:
             results[name]["target"] = TARGETS[name]
@@ -197,14 +207,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="rounds per workload (default 15)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--only", default=",".join(WORKLOADS), help="workloads to run (default W1,W2,W3)"
+    )
+    parser.add_argument(
+        "--frames", choices=("in place", "public"), help="how the C module reads frames"
+    )
     args = parser.parse_args(argv)
-    results = measure(max(1, args.rounds))
+    only = [name.strip() for name in args.only.split(",")]
+    unknown = [name for name in only if name not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload {unknown[0]!r} (choose from {', '.join(WORKLOADS)})")
+    if args.frames and speedups is None:
+        parser.error("--frames needs the C module")
+    if args.frames:
+        try:
+            speedups.frame_access(args.frames)
+        except ValueError as error:
+            parser.error(str(error))
+    results = measure(max(1, args.rounds), only)
     if args.json:
         print(json.dumps(results))
         return 0
     print(
-        f"Python {sys.version.split()[0]}, tracer hot path in {IMPLEMENTATION}, "
-        f"{args.rounds} interleaved rounds in rotating order, medians"
+        f"Python {sys.version.split()[0]}, tracer hot path in {IMPLEMENTATION} "
+        f"(frames: {frame_access()}), {args.rounds} interleaved rounds in rotating order, medians"
     )
     print(
         f"{'':4} {'plain':>10} {'traced':>10} {'ratio':>7} {'pairs Q1-Q3':>12} {'target':>7} "

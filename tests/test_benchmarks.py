@@ -30,5 +30,7 @@ def test_tracer_overhead_prints_one_json_object_with_every_workload() -> None:
         assert row["ratio"] > 0 and row["plain_s"] > 0 and row["traced_s"] > 0
         assert row["pair_ratio_q1"] <= row["pair_ratio_q3"]
         assert row["tracer"] in ("C", "pure Python")
+        assert row["frames"] in ("in place", "public", "-")
+        assert row["python"] == sys.version.split()[0]
         assert row["events"] > 0
         assert ("target" in row) == (name in ("W1", "W3"))

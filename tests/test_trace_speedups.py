@@ -148,18 +148,24 @@ def comparable(events: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def frame_modes() -> list[str]:
-    """How the C module can read frames here: in place (CPython 3.11) and through objects."""
+    """How the C module can read frames here: in place (CPython 3.11, 3.13, 3.14) and through
+    frame objects."""
     if core.speedups is None:
         return ["public"]
     before = core.speedups.frame_access()
     return ["in place", "public"] if before == "in place" else ["public"]
 
 
+PROGRAMS = {"interleave": interleave, "endings": endings, "watching": watching}
+if sys.version_info >= (3, 12):
+    from test_trace_tasks import eager_main
+
+    PROGRAMS["eager"] = eager_main  # nested steps, spawns recorded at the first step
+
+
 @needs_c
 @pytest.mark.parametrize("frames", frame_modes())
-@pytest.mark.parametrize(
-    "program", [interleave, endings, watching], ids=["interleave", "endings", "watching"]
-)
+@pytest.mark.parametrize("program", PROGRAMS.values(), ids=PROGRAMS.keys())
 def test_c_and_python_record_the_same_events(
     program: Callable[[], Coroutine[Any, Any, Any]], frames: str
 ) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -180,7 +182,7 @@ def test_one_proxy_class_for_every_loop() -> None:
             loop.close()
 
 
-def test_events_are_strictly_ordered_and_steps_never_nest() -> None:
+def test_events_are_strictly_ordered_and_steps_nest_only_when_eager() -> None:
     async def worker(delays: list[float]) -> None:
         for d in delays:
             await asyncio.sleep(d)
@@ -256,3 +258,100 @@ def test_blocking_literal_is_synchronous_code() -> None:
     stalls = kinds(events, "loop_stalled")
     assert [s["name"] for s in stalls] == ["print_numbers", "print_alphabet"]
     assert all("time.sleep" in s["source"] for s in stalls)
+
+
+needs_eager_tasks = pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="asyncio has eager tasks from 3.12 on"
+)
+
+
+async def eager_main() -> list[int]:
+    """Two tasks started eagerly: one ends within its first step, one suspends in it."""
+    asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+
+    async def quick() -> int:
+        print("quick ran")
+        return 1
+
+    async def slow() -> int:
+        print("slow started")
+        await asyncio.sleep(0.01)
+        return 2
+
+    print("before")
+    first = asyncio.create_task(quick(), name="quick")
+    second = asyncio.create_task(slow(), name="slow")
+    print("after")
+    return [await first, await second]
+
+
+@needs_eager_tasks
+@pytest.mark.parametrize("pure_python", [False, True], ids=["C", "Python"])
+def test_an_eager_tasks_first_step_nests_in_the_step_that_created_it(pure_python: bool) -> None:
+    result, events = run_traced(eager_main, virtual_time=True, pure_python=pure_python)
+    assert result == [1, 2]
+    names = {e["task"]: e["name"] for e in kinds(events, "task_spawned", "task_renamed")}
+    quick = names_of(events)["quick"]
+    main_id = next(e["parent"] for e in kinds(events, "task_spawned") if e["task"] == quick)
+    names[main_id] = "main"  # the runner's task, named Task-N by asyncio
+    story = []
+    for e in kinds(
+        events, "task_spawned", "before_task_step", "after_task_step", "task_exited", "output"
+    ):
+        if e.kind == "output":
+            story.append(("output", names.get(e["task"]), e["text"]))
+        elif names.get(e["task"]) in ("main", "quick", "slow"):
+            story.append((e.kind, names[e["task"]]))
+    main_first_step = story[
+        story.index(("before_task_step", "main")) : story.index(("after_task_step", "main")) + 1
+    ]
+    assert main_first_step == [
+        ("before_task_step", "main"),
+        ("output", "main", "before\n"),
+        ("task_spawned", "quick"),
+        ("before_task_step", "quick"),
+        ("output", "quick", "quick ran\n"),
+        ("after_task_step", "quick"),
+        ("task_exited", "quick"),
+        ("task_spawned", "slow"),
+        ("before_task_step", "slow"),
+        ("output", "slow", "slow started\n"),
+        ("after_task_step", "slow"),
+        ("output", "main", "after\n"),
+        ("after_task_step", "main"),
+    ]
+    spawned = {names[e["task"]]: e for e in kinds(events, "task_spawned")}
+    assert spawned["quick"]["parent"] == spawned["slow"]["parent"] == main_id
+    assert spawned["slow"]["site"].startswith("test_trace_tasks.py:")
+    slow_id = names_of(events)["slow"]
+    slow_step = next(e for e in kinds(events, "after_task_step") if e["task"] == slow_id)
+    assert slow_step["awaits"] == "sleep(0.01)"
+    renamed = {e["task"]: e["name"] for e in kinds(events, "task_renamed")}
+    if sys.version_info < (3, 14):  # a task factory's task is named after its first step
+        assert set(renamed.values()) == {"quick", "slow"}
+    exits = {e["task"]: e["outcome"] for e in kinds(events, "task_exited")}
+    assert exits[quick] == exits[slow_id] == "returned"
+    assert [e.seq for e in events] == list(range(len(events)))
+
+
+def names_of(events: list[Any]) -> dict[str, int]:
+    """Task ids by the name each task ended up with."""
+    return {e["name"]: e["task"] for e in kinds(events, "task_spawned", "task_renamed")}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="create_task(eager_start=) is new in 3.14")
+def test_eager_start_is_traced_like_an_eager_factory() -> None:
+    async def child() -> str:
+        return "done at once"
+
+    async def main() -> str:
+        task = asyncio.create_task(child(), name="child", eager_start=True)  # type: ignore[call-arg]
+        assert task.done()
+        return await task
+
+    result, events = run_traced(main, virtual_time=True)
+    assert result == "done at once"
+    child_id = names_of(events)["child"]
+    child_events = [e.kind for e in events if e.fields.get("task") == child_id]
+    assert child_events[:2] == ["task_spawned", "before_task_step"]
+    assert child_events[-1] == "task_exited"

@@ -6,7 +6,7 @@ Everything here comes from events, so a replay shows the same bar as the live ru
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loopviz.trace import events as E
 from loopviz.trace.events import Event
@@ -70,6 +70,8 @@ class LoopState:
     last_stall: Stall | None = None
     running_task: int | None = None
     step_started: float | None = None
+    #: Steps an eager task's first step runs inside: (task, started), resumed when it ends.
+    outer_steps: list[tuple[int, float | None]] = field(default_factory=list)
     #: Loop seconds the last finished step took (a stall event follows its step).
     last_step_span: float | None = None
 
@@ -118,6 +120,8 @@ class LoopState:
 
     def _before_task_step(self, event: Event, t: float) -> None:
         self.phase = RUN_READY
+        if self.running_task is not None and self.running_task != event.get("task"):
+            self.outer_steps.append((self.running_task, self.step_started))
         self.running_task = event.get("task")
         self.step_started = t
 
@@ -127,6 +131,8 @@ class LoopState:
         if self.step_started is not None:
             self.last_step_span = round(t - self.step_started, TIME_DIGITS)
         self.step_started = None
+        if self.outer_steps:
+            self.running_task, self.step_started = self.outer_steps.pop()
 
     def _loop_stalled(self, event: Event, t: float) -> None:
         wall = event.get("duration") or 0.0
@@ -151,6 +157,7 @@ class LoopState:
     def _events_dropped(self, event: Event, t: float) -> None:
         total = event.get("total")
         self.dropped = total if total is not None else self.dropped + event.get("count", 0)
+        self.outer_steps.clear()  # an after_task_step may be among what was lost
 
 
 _HANDLERS: dict[str, Callable[[LoopState, Event, float], None]] = {

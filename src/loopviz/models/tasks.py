@@ -123,8 +123,10 @@ class TaskTable:
 
     keep_finished: float | None = 10.0
     tasks: dict[int, TaskInfo] = field(default_factory=dict)
-    #: The task whose step is in progress; at most one, as on a real loop.
+    #: The task whose step is in progress. At most one runs; an eager task's first step runs
+    #: inside its parent's, whose id waits in ``outer`` until the inner step ends.
     running: int | None = None
+    outer: list[int] = field(default_factory=list)
     now: float = 0.0
     _expiry: deque[tuple[float, int]] = field(default_factory=deque, init=False, repr=False)
 
@@ -185,8 +187,11 @@ class TaskTable:
         if task.finished_at is None:
             task.finished_at = t
             self._expiry.append((t, task.id))
+        self._step_ended(task)
+
+    def _step_ended(self, task: TaskInfo) -> None:
         if self.running == task.id:
-            self.running = None
+            self.running = self.outer.pop() if self.outer else None
 
     def _task_spawned(self, event: Event, t: float) -> None:
         task = self._task(event, t)
@@ -201,7 +206,10 @@ class TaskTable:
         task = self._task(event, t)
         previous = self.running_task
         if previous is not None and previous is not task:
-            previous.enter(WAITING, t)  # its after_task_step was lost
+            if task.steps == 0 and task.parent == previous.id:
+                self.outer.append(previous.id)  # an eager task's first step, inside its parent's
+            else:
+                previous.enter(WAITING, t)  # its after_task_step was lost
         task.enter(RUNNING, t)
         task.steps += 1
         self.running = task.id
@@ -209,8 +217,7 @@ class TaskTable:
     def _after_task_step(self, event: Event, t: float) -> None:
         task = self._task(event, t)
         task.busy_wall += event.get("duration") or 0.0
-        if self.running == task.id:
-            self.running = None
+        self._step_ended(task)
         if event.get("done"):
             task.clear_await()
             self._finish(task, DONE, t)  # task_exited follows with the outcome
@@ -254,6 +261,7 @@ class TaskTable:
 
 _HANDLERS: dict[str, Callable[[TaskTable, Event, float], None]] = {
     E.TASK_SPAWNED: TaskTable._task_spawned,
+    E.TASK_RENAMED: TaskTable._task,
     E.BEFORE_TASK_STEP: TaskTable._before_task_step,
     E.AFTER_TASK_STEP: TaskTable._after_task_step,
     E.TASK_EXITED: TaskTable._task_exited,

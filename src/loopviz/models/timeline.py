@@ -62,6 +62,7 @@ class Lane:
     task: int
     name: str
     user: bool = True
+    parent: int | None = None
     runs: deque[Span] = field(default_factory=deque)
     #: Start of the step in progress, if the task is running.
     running_since: float | None = None
@@ -87,6 +88,8 @@ class Timeline:
     stalls: deque[tuple[float, float, int | None]] = field(default_factory=deque)
     now: float = 0.0
     running: int | None = None
+    #: Lanes whose step an eager task's first step runs inside (they resume when it ends).
+    outer: list[int] = field(default_factory=list)
     _pruned_at: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -167,17 +170,29 @@ class Timeline:
             lane.running_since = None
         if self.running == lane.task:
             self.running = None
+            if self.outer:  # the step this one ran inside goes on
+                outer = self.lanes.get(self.outer.pop())
+                if outer is not None:
+                    outer.running_since = t
+                    self.running = outer.task
 
     def _task_spawned(self, event: Event, t: float) -> None:
         lane = self._lane(event)
         lane.user = bool(event.get("user", True))
+        lane.parent = event.get("parent")
+
+    def _task_renamed(self, event: Event, t: float) -> None:
+        self._lane(event).name = event.get("name") or self._lane(event).name
 
     def _before_task_step(self, event: Event, t: float) -> None:
         lane = self._lane(event)
         if self.running is not None and self.running != lane.task:
             other = self.lanes.get(self.running)
+            nested = not lane.runs and lane.running_since is None and lane.parent == self.running
             if other is not None:
-                self._close(other, t)  # its after_task_step was lost
+                self._close(other, t)  # its after_task_step was lost, or it resumes later
+            if nested:  # an eager task's first step: its parent's step goes on after it
+                self.outer.append(other.task if other is not None else lane.parent)
         lane.running_since = t
         self.running = lane.task
 
@@ -210,6 +225,7 @@ def _tail(spans: Reversible[SpanT], t0: float) -> list[SpanT]:
 
 _HANDLERS: dict[str, Callable[[Timeline, Event, float], None]] = {
     E.TASK_SPAWNED: Timeline._task_spawned,
+    E.TASK_RENAMED: Timeline._task_renamed,
     E.BEFORE_TASK_STEP: Timeline._before_task_step,
     E.AFTER_TASK_STEP: Timeline._after_task_step,
     E.TASK_EXITED: Timeline._task_exited,

@@ -21,11 +21,12 @@
  *              of interest (register, modify, unregister) as the selector makes it.
  *
  * Frames: where a task stands and which line spawned it are read from frame objects through
- * the public API (PyFrame_GetLasti, PyFrame_GetBack...) on any Python. On CPython 3.11 they are
- * read in place from the interpreter's own frames (internal/pycore_frame.h, compiled against
- * the very headers of the running Python): a frame object costs an allocation, a GC link and
- * an audit hook call, several per task. frame_access("public") switches to the public path,
- * which the tests compare with the in-place one.
+ * the public API (PyFrame_GetLasti, PyFrame_GetBack...) on any Python. On CPython 3.11, 3.13
+ * and 3.14 they are read in place from the interpreter's own frames (internal/pycore_frame.h,
+ * compiled against the very headers of the running Python): a frame object costs an
+ * allocation, a GC link and an audit hook call, several per task. The few places where the
+ * versions' frames differ are the helpers under "frames in place" below. frame_access("public")
+ * switches to the public path, which the tests compare with the in-place one.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -38,11 +39,20 @@
 #include "internal/pycore_frame.h"
 #undef Py_BUILD_CORE
 #define HAVE_FRAMES_IN_PLACE 1
+#elif PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030F0000
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#if PY_VERSION_HEX >= 0x030E0000
+#include "internal/pycore_interpframe.h"
+#endif
+#undef Py_BUILD_CORE
+#define HAVE_FRAMES_IN_PLACE 1
 #else
-#define HAVE_FRAMES_IN_PLACE 0
+#define HAVE_FRAMES_IN_PLACE 0 /* 3.12 and anything newer than 3.14: the public API */
 #endif
 
-/* Read frames in place (3.11) rather than through frame objects; see frame_access(). */
+/* Read frames in place (3.11, 3.13, 3.14) rather than through frame objects; see
+ * frame_access(). */
 static int frames_in_place = HAVE_FRAMES_IN_PLACE;
 
 /* Set once by configure(): shared with describe.py and records.py. */
@@ -62,6 +72,7 @@ static PyObject *current_tasks = NULL;     /* asyncio's {loop: running task} (fr
 static PyObject *running_loop_func = NULL; /* asyncio._get_running_loop */
 static PyObject *str_returned, *str_cancelled, *str_empty, *str_get_coro;
 
+static PyObject *str_send_nested, *str_task_factory_attr = NULL;
 static PyObject *str_gi_frame, *str_gi_yieldfrom, *str_gi_code;
 static PyObject *str_cr_frame, *str_cr_await, *str_cr_code, *str_step_done, *str_step_failed,
     *str_describe, *str_coro_name;
@@ -231,6 +242,82 @@ user_site(PyFrameObject *frame, PyObject **code, int *lasti)
 }
 
 #if HAVE_FRAMES_IN_PLACE
+/* -- frames in place: what differs between 3.11 and 3.13/3.14 ------------------------------- */
+
+/* The thread's innermost interpreter frame (maybe incomplete). */
+static inline _PyInterpreterFrame *
+thread_frame(void)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    return PyThreadState_Get()->cframe->current_frame;
+#else
+    return PyThreadState_Get()->current_frame;
+#endif
+}
+
+/* A complete frame's code object (borrowed). */
+static inline PyObject *
+frame_code_of(_PyInterpreterFrame *frame)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    return (PyObject *)frame->f_code;
+#else
+    return (PyObject *)_PyFrame_GetCode(frame);
+#endif
+}
+
+/* A generator's or coroutine's own interpreter frame. */
+static inline _PyInterpreterFrame *
+gen_frame(PyGenObject *gen)
+{
+#if PY_VERSION_HEX < 0x030E0000
+    return (_PyInterpreterFrame *)gen->gi_iframe;
+#else
+    return &gen->gi_iframe;
+#endif
+}
+
+/* What a generator or coroutine awaits (borrowed; NULL for nothing), as _PyGen_yf reads it:
+ * suspended in a SEND / YIELD_VALUE of an await, the awaited object is on top of its stack.
+ * 3.11 tells by the RESUME that follows; 3.13 and 3.14 have a frame state for it. */
+static inline PyObject *
+gen_awaited(PyGenObject *gen)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (gen->gi_frame_state >= FRAME_CLEARED || gen->gi_frame_state == FRAME_CREATED) {
+        return NULL;
+    }
+    _PyInterpreterFrame *frame = gen_frame(gen);
+    _Py_CODEUNIT next = frame->prev_instr[1];
+    int opcode = _Py_OPCODE(next);
+    if ((opcode != RESUME && opcode != RESUME_QUICK) || _Py_OPARG(next) < 2) {
+        return NULL;
+    }
+    return _PyFrame_StackPeek(frame);
+#elif PY_VERSION_HEX < 0x030E0000
+    if (gen->gi_frame_state != FRAME_SUSPENDED_YIELD_FROM) {
+        return NULL;
+    }
+    return _PyFrame_StackPeek(gen_frame(gen));
+#else
+    if (gen->gi_frame_state != FRAME_SUSPENDED_YIELD_FROM) {
+        return NULL;
+    }
+    return PyStackRef_AsPyObjectBorrow(_PyFrame_StackPeek(gen_frame(gen)));
+#endif
+}
+
+/* Whether a generator's frame is gone (cr_frame / gi_frame would be None). */
+static inline int
+gen_finished(PyGenObject *gen)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    return gen->gi_frame_state == FRAME_CLEARED;
+#else
+    return FRAME_STATE_FINISHED(gen->gi_frame_state);
+#endif
+}
+
 /* f_lasti of an interpreter frame, as PyFrame_GetLasti reads it through its frame object. */
 static inline int
 frame_lasti(_PyInterpreterFrame *frame)
@@ -253,9 +340,9 @@ complete_frame(_PyInterpreterFrame *frame)
 static int
 user_site_in_place(PyObject **code, int *lasti)
 {
-    _PyInterpreterFrame *frame = complete_frame(PyThreadState_Get()->cframe->current_frame);
+    _PyInterpreterFrame *frame = complete_frame(thread_frame());
     for (; frame != NULL; frame = complete_frame(frame->previous)) {
-        PyObject *frame_code = (PyObject *)frame->f_code;
+        PyObject *frame_code = frame_code_of(frame);
         if (frame_code == callback_entry) {
             break;
         }
@@ -676,6 +763,7 @@ typedef struct {
     PyObject *ring;    /* the buffer's Ring, if it is one: steps are written into it directly */
     PyObject *loop_thread_id; /* threading.get_ident() of the loop's thread, or None */
     PyObject *proxy_type;     /* what create_task wraps a task's coroutine in */
+    PyObject *pending_spawn;  /* a spawn not recorded yet while create_task runs, or None */
     double step_started;
     double stall_limit;
     long long seq;
@@ -695,6 +783,7 @@ Recorder_traverse(Recorder *self, visitproc visit, void *arg)
     Py_VISIT(self->ring);
     Py_VISIT(self->loop_thread_id);
     Py_VISIT(self->proxy_type);
+    Py_VISIT(self->pending_spawn);
     return 0;
 }
 
@@ -706,6 +795,7 @@ Recorder_clear(Recorder *self)
     Py_CLEAR(self->ring);
     Py_CLEAR(self->loop_thread_id);
     Py_CLEAR(self->proxy_type);
+    Py_CLEAR(self->pending_spawn);
     return 0;
 }
 
@@ -736,6 +826,7 @@ Recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->ring = NULL;
     self->loop_thread_id = Py_NewRef(Py_None);
     self->proxy_type = Py_NewRef(Py_None);
+    self->pending_spawn = Py_NewRef(Py_None);
     self->step_started = 0.0;
     self->stall_limit = 0.1;
     self->seq = 0;
@@ -955,6 +1046,8 @@ static PyMemberDef Recorder_members[] = {
     {"current", T_OBJECT, offsetof(Recorder, current), 0, "the task being stepped, or None"},
     {"proxy_type", T_OBJECT, offsetof(Recorder, proxy_type), 0,
      "the coroutine proxy create_task wraps a task's coroutine in (set by the loop)"},
+    {"pending_spawn", T_OBJECT, offsetof(Recorder, pending_spawn), 0,
+     "a task spawn not recorded yet, while asyncio's create_task runs (eager tasks), or None"},
     {"step_started", T_DOUBLE, offsetof(Recorder, step_started), 0,
      "monotonic time the current step began; 0.0 if none"},
     {"stall_limit", T_DOUBLE, offsetof(Recorder, stall_limit), 0,
@@ -1197,7 +1290,8 @@ step_finished(CoroProxy *self, PySendResult status, PyObject *value, double star
 }
 
 /* The code object of a native coroutine or generator (new reference): read from the object
- * itself on 3.11, where its struct is public, else through the attribute. */
+ * itself on 3.11, where its struct is public, from its frame in place on 3.13 and 3.14, else
+ * through the attribute. */
 static PyObject *
 code_of(PyObject *obj, int coroutine)
 {
@@ -1205,29 +1299,24 @@ code_of(PyObject *obj, int coroutine)
     (void)coroutine;
     return Py_NewRef((PyObject *)((PyGenObject *)obj)->gi_code);
 #else
+#if HAVE_FRAMES_IN_PLACE
+    if (frames_in_place) {
+        return Py_NewRef(frame_code_of(gen_frame((PyGenObject *)obj)));
+    }
+#endif
     return PyObject_GetAttr(obj, coroutine ? str_cr_code : str_gi_code);
 #endif
 }
 
 /* What a native coroutine or generator awaits (cr_await / gi_yieldfrom; new reference, None
- * for nothing). In place on 3.11, as _PyGen_yf reads it: suspended at a RESUME that follows a
- * SEND, the awaited object is on top of the frame's stack. */
+ * for nothing), in place where frames are read in place (gen_awaited). */
 static PyObject *
 awaited_by(PyObject *obj, int coroutine)
 {
 #if HAVE_FRAMES_IN_PLACE
     if (frames_in_place) {
-        PyGenObject *gen = (PyGenObject *)obj;
-        if (gen->gi_frame_state >= FRAME_CLEARED || gen->gi_frame_state == FRAME_CREATED) {
-            return Py_NewRef(Py_None);
-        }
-        _PyInterpreterFrame *frame = (_PyInterpreterFrame *)gen->gi_iframe;
-        _Py_CODEUNIT next = frame->prev_instr[1];
-        int opcode = _Py_OPCODE(next);
-        if ((opcode != RESUME && opcode != RESUME_QUICK) || _Py_OPARG(next) < 2) {
-            return Py_NewRef(Py_None);
-        }
-        return Py_NewRef(_PyFrame_StackPeek(frame));
+        PyObject *awaited = gen_awaited((PyGenObject *)obj);
+        return Py_NewRef(awaited == NULL ? Py_None : awaited);
     }
 #endif
     return PyObject_GetAttr(obj, coroutine ? str_cr_await : str_gi_yieldfrom);
@@ -1261,10 +1350,10 @@ gen_lasti(CoroProxy *self, PyObject *gen, int coroutine, int *lasti)
 #if HAVE_FRAMES_IN_PLACE
     if (frames_in_place) {
         PyGenObject *in_place = (PyGenObject *)gen;
-        if (in_place->gi_frame_state == FRAME_CLEARED) {
+        if (gen_finished(in_place)) {
             return 1;
         }
-        *lasti = frame_lasti((_PyInterpreterFrame *)in_place->gi_iframe);
+        *lasti = frame_lasti(gen_frame(in_place));
         return 0;
     }
 #endif
@@ -1462,6 +1551,39 @@ describe_fast(CoroProxy *self, PyObject *yielded, PyObject **code, PyObject **la
     return 0;
 }
 
+/* A step that begins while another runs, or before its task's spawn is recorded (an eager
+ * task's first step runs inside create_task): proxy.py's _send_nested() records it in order
+ * around the ordinary step, which it runs through send(). */
+static PySendResult
+send_nested(CoroProxy *self, PyObject *value, PyObject **result)
+{
+    PyObject *yielded = PyObject_CallMethodOneArg((PyObject *)self, str_send_nested, value);
+    if (yielded != NULL) {
+        *result = yielded;
+        return PYGEN_NEXT;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+#endif
+    PyObject *returned = NULL;
+    if (exc != NULL && PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopIteration)) {
+        returned = Py_XNewRef(((PyStopIterationObject *)exc)->value);
+    }
+    Py_XDECREF(exc);
+    *result = returned == NULL ? Py_NewRef(Py_None) : returned;
+    return PYGEN_RETURN;
+}
+
 static PySendResult
 CoroProxy_am_send(CoroProxy *self, PyObject *value, PyObject **result)
 {
@@ -1470,6 +1592,10 @@ CoroProxy_am_send(CoroProxy *self, PyObject *value, PyObject **result)
         PyErr_SetString(PyExc_RuntimeError, "TracedCoroutine is not initialised");
         *result = NULL;
         return PYGEN_ERROR;
+    }
+    if (tracer->current != Py_None ||
+        (tracer->pending_spawn != NULL && tracer->pending_spawn != Py_None)) {
+        return send_nested(self, value, result);
     }
     Py_XSETREF(tracer->current, Py_NewRef(self->task_id));
     double started = monotonic();
@@ -1690,8 +1816,8 @@ name_given_here(void)
     PyObject *code = NULL; /* the running code's, i.e. create_task's caller's */
 #if HAVE_FRAMES_IN_PLACE
     if (frames_in_place) {
-        _PyInterpreterFrame *frame = complete_frame(PyThreadState_Get()->cframe->current_frame);
-        code = frame == NULL ? NULL : Py_NewRef((PyObject *)frame->f_code);
+        _PyInterpreterFrame *frame = complete_frame(thread_frame());
+        code = frame == NULL ? NULL : Py_NewRef(frame_code_of(frame));
     }
     else
 #endif
@@ -1779,6 +1905,30 @@ record_spawn(Recorder *tracer, PyObject *task, PyObject *task_id, PyObject *coro
     Py_XDECREF(site_lasti);
 }
 
+/* Whether a task made by asyncio's create_task surely starts after it returns: no task factory
+ * (which may start it eagerly) and no eager_start keyword (3.14). Eager tasks take the Python
+ * path, which records the spawn before their first step. 0 on error too (the Python path then
+ * meets the error the ordinary way). */
+static int
+may_start_later(PyObject *loop, PyObject *kwnames)
+{
+    for (Py_ssize_t i = 0; kwnames != NULL && i < PyTuple_GET_SIZE(kwnames); i++) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i), "eager_start") == 0) {
+            return 0;
+        }
+    }
+    if (str_task_factory_attr == NULL) {
+        return 0;
+    }
+    PyObject *factory = PyObject_GetAttr(loop, str_task_factory_attr);
+    if (factory == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(factory);
+    return factory == Py_None;
+}
+
 static PyObject *
 create_task(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1786,7 +1936,7 @@ create_task(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *k
     PyObject *tracer = NULL;
     PyObject *stack[MAX_ARGS + 3];
     if (nargs == 1 && nkw <= MAX_ARGS && PyCoro_CheckExact(args[0]) &&
-        base_create_task != NULL && spawn_code != NULL) {
+        base_create_task != NULL && spawn_code != NULL && may_start_later(loop, kwnames)) {
         tracer = PyObject_GetAttr(loop, str_tracer);
         if (tracer == NULL) {
             return NULL;
@@ -2386,12 +2536,14 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 configure_spawn(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"spawn", "create_task", "naming_callers", "callback_entry", NULL};
-    PyObject *spawn, *create, *naming, *entry;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O", kwlist, &spawn, &create, &PyTuple_Type,
-                                     &naming, &entry)) {
+    static char *kwlist[] = {"spawn",          "create_task",  "naming_callers",
+                             "callback_entry", "task_factory", NULL};
+    PyObject *spawn, *create, *naming, *entry, *factory_attr;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OU", kwlist, &spawn, &create,
+                                     &PyTuple_Type, &naming, &entry, &factory_attr)) {
         return NULL;
     }
+    Py_XSETREF(str_task_factory_attr, Py_NewRef(factory_attr));
     Py_XSETREF(spawn_code, Py_NewRef(spawn));
     Py_XSETREF(base_create_task, Py_NewRef(create));
     Py_XSETREF(naming_callers, Py_NewRef(naming));
@@ -2401,23 +2553,28 @@ configure_spawn(PyObject *module, PyObject *args, PyObject *kwds)
 
 /* What loop.py knows of asyncio's private task state: the Task attribute that is true when a
  * cancel() arrived during the task's last step, and the running-task table with the function
- * that names the running loop (for the step that ends a task: was it cancelled meanwhile?). */
+ * that names the running loop (for the step that ends a task: was it cancelled meanwhile?).
+ * The table is None where asyncio keeps the running task elsewhere (3.14: in the thread
+ * state); asyncio.current_task() is called then. */
 static PyObject *
 set_task_internals(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"cancel_pending", "current_tasks", "running_loop", NULL};
     PyObject *name, *tasks, *running;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UO!O", kwlist, &name, &PyDict_Type, &tasks,
-                                     &running)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UOO", kwlist, &name, &tasks, &running)) {
+        return NULL;
+    }
+    if (tasks != Py_None && !PyDict_Check(tasks)) {
+        PyErr_SetString(PyExc_TypeError, "current_tasks must be a dict or None");
         return NULL;
     }
     Py_XSETREF(cancel_pending_attr, Py_NewRef(name));
-    Py_XSETREF(current_tasks, Py_NewRef(tasks));
+    Py_XSETREF(current_tasks, tasks == Py_None ? NULL : Py_NewRef(tasks));
     Py_XSETREF(running_loop_func, Py_NewRef(running));
     Py_RETURN_NONE;
 }
 
-/* frame_access(mode=None): how frames are read, "in place" (CPython 3.11's own frames) or
+/* frame_access(mode=None): how frames are read, "in place" (the interpreter's own frames) or
  * "public" (frame objects); switches when given a mode. Returns the mode before. */
 static PyObject *
 frame_access(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -2450,7 +2607,7 @@ frame_access(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef module_methods[] = {
     {"frame_access", (PyCFunction)(void (*)(void))frame_access, METH_FASTCALL,
-     "How frames are read: 'in place' (CPython 3.11's own frames) or 'public' (frame "
+     "How frames are read: 'in place' (the interpreter's own frames) or 'public' (frame "
      "objects); switches to the mode given, returns the one before."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "Hand over the tables the fast path reads (describe.LIBRARY_CALLS, record codes)."},
@@ -2499,6 +2656,7 @@ PyInit__speedups(void)
     INTERN(str_name, "name");
     INTERN(str_get_name, "get_name");
     INTERN(str_create_other, "_create_other_task");
+    INTERN(str_send_nested, "_send_nested");
     INTERN(str_f_locals, "f_locals");
     INTERN(str_register, "register");
     INTERN(str_modify, "modify");

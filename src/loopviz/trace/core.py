@@ -45,6 +45,9 @@ class PyRecorder:
         #: True once this step's before_task_step was written (something happened mid-step).
         self.before_sent = False
         self.details = True  # describe suspensions; turned off if describing ever fails
+        #: A spawn set aside while asyncio's create_task runs (recorded by then, or by the
+        #: task's first step if it starts eagerly).
+        self.pending_spawn: Any = None
         self.loop_thread_id: int | None = None
         self.next_seq = itertools.count().__next__
         self.new_task_id = itertools.count(1).__next__

@@ -90,6 +90,7 @@ class Decoder:
             R.CLOCK: self._clock,
             R.SCENE: self._scene,
             R.CLOCK_BASE: self._clock_base,
+            R.RENAME: self._rename,
         }
         self._out: list[Event] = []
 
@@ -185,6 +186,11 @@ class Decoder:
                 "site_source": site["source"],
             },
         )
+
+    def _rename(self, r: tuple[Any, ...], t: float) -> None:
+        _, _, _, task_id, name = r
+        self.task_names[task_id] = name
+        self._emit(t, E.TASK_RENAMED, {"task": task_id, "name": name})
 
     def _before_step(self, r: tuple[Any, ...], t: float) -> None:
         self._emit(t, E.BEFORE_TASK_STEP, {"task": r[3], "name": self.task_name(r[3])})

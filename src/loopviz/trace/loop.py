@@ -4,7 +4,8 @@
 timer counts), ``_ssock`` (the self-pipe, hidden from users) and ``_write_to_self`` (waking a
 sleeping ``select`` when the clock or the gate changes) are used here and nowhere else. A task's
 ``_must_cancel`` flag and asyncio's running-task table (``_current_tasks``, keyed by
-``_get_running_loop()``) are handed from here to the C module, which reads them when a task ends.
+``_get_running_loop()``, up to 3.13) are handed from here to the C module, which reads them when
+a task ends.
 Everything else is the stock ``asyncio.SelectorEventLoop``: tracing only observes.
 """
 
@@ -42,13 +43,18 @@ class _SpawnHelpers:
     def _create_other_task(
         self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
     ) -> asyncio.Task[Any]:
-        """Anything but a native coroutine: a proxy already, a generator-based coroutine, or
-        not a coroutine at all (asyncio's own create_task raises its usual error)."""
+        """What the C ``create_task`` leaves to Python: a proxy already, a generator-based
+        coroutine, not a coroutine at all (asyncio's own create_task raises its usual error),
+        and a task that may start eagerly (a task factory, ``eager_start``)."""
         if type(coro) in PROXY_TYPES or not asyncio.iscoroutine(coro):
             return _BASE_CREATE_TASK(self, coro, name=name, context=context, **kwargs)
         caller = sys._getframe(1)
         if caller.f_code is _PY_CREATE_TASK:
             caller = caller.f_back
+        if type(coro) is CoroutineType:
+            code = coro.cr_code
+            inline = code if is_user_code(code) else None
+            return self._spawn(coro, code, inline, caller, name, context, kwargs)
         return self._spawn(
             coro, getattr(coro, "gi_code", None), None, caller, name, context, kwargs
         )
@@ -70,20 +76,31 @@ class _SpawnHelpers:
             name = _name_given_to_caller(caller)
         tracer = self.tracer
         task_id = tracer.new_task_id()
-        task = _BASE_CREATE_TASK(
-            self,
-            tracer.proxy_type(coro, tracer, task_id, code),
-            name=name,
-            context=context,
-            **kwargs,
-        )
         try:
             site_code, site_lasti = user_site(caller)
-            tracer.record(
-                SPAWN, task_id, tracer.current, task.get_name(), coro_code, site_code, site_lasti
-            )
         except Exception:  # pragma: no cover - tracing must never break the program
-            log.exception("loopviz: recording a task spawn failed")
+            log.exception("loopviz: finding where a task was spawned failed")
+            site_code, site_lasti = None, -1
+        # Recorded once the task exists, or at its first step if that comes first: a task
+        # factory or eager_start may run it inside asyncio's create_task (eager tasks).
+        spawn = tracer.pending_spawn = (task_id, tracer.current, coro_code, site_code, site_lasti)
+        try:
+            task = _BASE_CREATE_TASK(
+                self,
+                tracer.proxy_type(coro, tracer, task_id, code),
+                name=name,
+                context=context,
+                **kwargs,
+            )
+        finally:
+            if tracer.pending_spawn is spawn:
+                tracer.pending_spawn = None
+            else:
+                spawn = None  # its first step recorded it
+        if spawn is not None:
+            tracer.record_spawn(spawn, task.get_name())
+        else:
+            tracer.spawn_done(task_id, task.get_name())
         return task
 
 
@@ -336,10 +353,20 @@ def new_event_loop(**options: Any) -> TracedEventLoop:
     return TracedEventLoop(**options)
 
 
+def _running_task_table() -> dict[Any, asyncio.Task[Any]] | None:
+    """asyncio's ``{loop: running task}`` table, where its Task keeps one: the C Task of 3.14
+    keeps the running task in the thread state instead (None: ask ``current_task()``)."""
+    try:
+        import _asyncio
+    except ImportError:  # pragma: no cover - asyncio's pure-Python tasks
+        return asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+    return getattr(_asyncio, "_current_tasks", None)
+
+
 if speedups is not None:
     speedups.set_task_internals(
         cancel_pending=_CANCEL_PENDING,
-        current_tasks=asyncio.tasks._current_tasks,
+        current_tasks=_running_task_table(),
         running_loop=asyncio.events._get_running_loop,
     )
     speedups.configure_spawn(
@@ -347,4 +374,5 @@ if speedups is not None:
         create_task=_BASE_CREATE_TASK,
         naming_callers=tuple(_NAMING_CALLERS),
         callback_entry=CALLBACK_ENTRY,
+        task_factory="_task_factory",  # set by loop.set_task_factory(): maybe eager
     )

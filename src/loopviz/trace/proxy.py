@@ -67,6 +67,16 @@ class _ProxyMethods:
         tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
         return yielded
 
+    def _send_nested(self, value: Any) -> Any:
+        """A step that begins inside another (an eager task's first step, run by asyncio
+        inside ``create_task``): recorded nested in the step that runs it, after the spawn."""
+        tracer = self._tracer
+        saved = tracer.enter_nested_step(self)
+        try:
+            return self.send(value)
+        finally:
+            tracer.leave_nested_step(saved)
+
     def _describe(self) -> tuple[Any, int, Any, Any]:
         if not self._tracer.details:
             return None, -1, None, None
@@ -87,6 +97,13 @@ class _ProxyMethods:
     def wrapped(self) -> Any:
         """The user's own coroutine object."""
         return self._coro
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        """The user's coroutine's class, as transparent proxies do (``wrapt``): so
+        ``isinstance(task.get_coro(), types.CoroutineType)`` and ``inspect.iscoroutine`` hold,
+        as on a stock loop; ``type()`` still tells the proxy."""
+        return type(self._coro)
 
     def __repr__(self) -> str:
         return repr(self._coro)
@@ -109,6 +126,8 @@ class PyTracedCoroutine(_ProxyMethods, collections.abc.Coroutine):  # type: igno
 
     def send(self, value: Any) -> Any:
         tracer = self._tracer
+        if tracer.current is not None or tracer.pending_spawn is not None:
+            return self._send_nested(value)
         tracer.current = task_id = self.task_id
         started = tracer.step_started = _monotonic()
         try:

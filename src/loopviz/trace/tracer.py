@@ -76,10 +76,68 @@ class Tracer(Recorder):
         #: Whether a task has a cancel() waiting that will end it cancelled (set by the loop,
         #: which keeps asyncio's private attributes to itself).
         self.cancel_pending: Callable[[Any], bool] = lambda task: False
+        #: How many steps run inside other steps right now (eager tasks' first steps).
+        self.nesting = 0
+        #: Names eager tasks' spawns were recorded with, until their create_task returns.
+        self.eager_names: dict[int, str] = {}
         clock.on_change = self.clock_base
         self.clock_base(*clock.base)
 
     # -- tasks ---------------------------------------------------------------------------------
+
+    def record_spawn(self, spawn: tuple[int, Any, Any, Any, int], name: str) -> None:
+        """Record a spawn that ``create_task`` set aside as ``pending_spawn``."""
+        task_id, parent, coro_code, site_code, site_lasti = spawn
+        self.record(R.SPAWN, task_id, parent, name, coro_code, site_code, site_lasti)
+
+    def spawn_done(self, task_id: int, name: str) -> None:
+        """``create_task`` returned a task whose spawn its first step recorded: asyncio may
+        name it only now (3.12 and 3.13 rename after a task factory ran)."""
+        recorded = self.eager_names.pop(task_id, name)
+        if recorded != name:
+            self.record(R.RENAME, task_id, name)
+
+    def enter_nested_step(self, proxy: Any) -> tuple[int, float] | None:
+        """Before a step that begins inside another step, or inside ``create_task`` before its
+        task's spawn is recorded: an eager task's first step, which asyncio runs at once.
+
+        The spawn is recorded first, and the outer step is opened (its ``before_task_step``
+        written, its output flushed) and set aside, so the stream nests: before(outer),
+        task_spawned, before(inner), after(inner), after(outer). Returns what
+        ``leave_nested_step`` restores."""
+        spawn = self.pending_spawn
+        if spawn is not None:
+            self.pending_spawn = None
+            task = _running_task()
+            name = task.get_name() if task is not None and task.get_coro() is proxy else ""
+            if self.pending_output and self.current is not None:
+                self._flush_output(self.current)
+            self.record_spawn(spawn, name)
+            self.eager_names[spawn[0]] = name
+        outer = self.current
+        if outer is None:
+            return None
+        if self.pending_output:
+            self._flush_output(outer)
+        if not self.before_sent:
+            self.before_sent = True
+            self.append((R.BEFORE_STEP, self.next_seq(), self.step_started, outer))
+        saved = (outer, self.step_started)
+        self.current = None
+        self.step_started = 0.0
+        self.before_sent = False
+        self.nesting += 1
+        self.special = True
+        return saved
+
+    def leave_nested_step(self, saved: tuple[int, float] | None) -> None:
+        """After a nested step: the outer step is the one running again."""
+        if saved is None:
+            return
+        self.nesting -= 1
+        self.current, self.step_started = saved
+        self.before_sent = True
+        self.special = True
 
     def step_done(
         self,
@@ -132,8 +190,8 @@ class Tracer(Recorder):
         if ended - started > self.stall_limit:
             self._stalled(task_id, ended - started, started, code, lasti)
         gate = self.gate
-        if gate is not None and gate.armed:
-            gate.after_task_step()
+        if gate is not None and gate.armed and not self.nesting:
+            gate.after_task_step()  # a nested step stops with the step it ran in
 
     def step_failed(
         self, task_id: int, exc: BaseException, started: float, proxy: Any = None
@@ -163,10 +221,7 @@ class Tracer(Recorder):
 
     def _cancel_waiting(self, proxy: Any) -> bool:
         """Whether the task driving ``proxy`` (the one running now) has a cancel() waiting."""
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:  # driven by hand, outside a running loop
-            return False
+        task = _running_task()
         return task is not None and task.get_coro() is proxy and self.cancel_pending(task)
 
     def _stalled(
@@ -273,6 +328,13 @@ class StallWatchdog(threading.Thread):
         stop_watching = getattr(self._tracer, "stop_watching", None)
         if stop_watching is not None:
             stop_watching()
+
+
+def _running_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # driven by hand, outside a running loop
+        return None
 
 
 def _short_repr(value: Any) -> str:
