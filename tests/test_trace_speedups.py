@@ -186,18 +186,21 @@ def test_c_and_python_record_the_same_events(
 
 def test_the_traced_loop_keeps_asyncio_fast() -> None:
     """Stock code reads ``self._ready`` and the like all the time; CPython's fast path for that
-    wants at most 30 instance attributes (the stock loop has 24) and an instance made by
-    ``object.__new__``. Measured: missing either slowed W3 by 2 to 4%."""
+    wants the loop's instance attributes to be the stock ones and an instance made by
+    ``object.__new__``. Measured on W3: three attributes of our own cost 2 to 4% on 3.11,
+    2% on 3.13 and 8% on 3.14; a C base class as much again."""
     from loopviz.trace import new_event_loop
 
     stock = asyncio.SelectorEventLoop()
     traced = new_event_loop()
     try:
-        assert len(vars(traced)) - len(vars(stock)) <= 3
+        assert list(vars(traced)) == list(vars(stock))
         assert type(traced).__new__ is object.__new__
+        assert traced.tracer is not None and traced.gate is not None
     finally:
         stock.close()
         traced.close()
+    assert traced.time() >= 0.0 and traced.tracer is not None  # still there once closed
 
 
 @needs_c

@@ -76,10 +76,11 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
                 self._selector, tracer, FD_WATCH, FD_UNWATCH, self._EVENT_READ, self._EVENT_WRITE
             )
             self._selector = self._watch
-        self._tracer = tracer
+        #: The loop's tracer, clock and gate live here, not on the loop (see TracedEventLoop).
+        self.tracer = tracer
         self._record = tracer.record
-        self._clock = clock
-        self._gate: StepGate | None = None
+        self.clock = clock
+        self.gate: StepGate | None = None
         self._counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
         self._ready_tasks: Callable[[], tuple[int, ...] | None] = lambda: None
         self._live_tasks: Callable[[], tuple[int, ...]] = lambda: ()
@@ -100,7 +101,7 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         internal_fds: frozenset[int],
     ) -> None:
         """Start reporting; fds in ``internal_fds`` (the loop's self-pipe) are never shown."""
-        self._gate = gate
+        self.gate = gate
         self._counts = counts
         self._ready_tasks = ready_tasks
         self._live_tasks = live_tasks
@@ -140,9 +141,9 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if not self._attached:
             return super().select(timeout)
-        tracer = self._tracer
-        clock = self._clock
-        gate = self._gate
+        tracer = self.tracer
+        clock = self.clock
+        gate = self.gate
         self.iteration += 1
         iteration = self.iteration
         ready_len, timers_len = self._counts()
