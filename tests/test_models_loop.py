@@ -133,3 +133,15 @@ def test_unknown_kinds_and_scene_events_only_advance_the_clock() -> None:
     state.apply(ev(0, 1.25, "queue.acked", scene="queue"))
     state.apply(ev(1, 1.5, "future_kind"))
     assert state == LoopState(now=1.5)
+
+
+def test_the_parents_step_goes_on_after_an_eager_tasks_first_step() -> None:
+    from test_models_tasks import eager_stream
+
+    state = LoopState()
+    stream = eager_stream()
+    for event in stream[:5]:
+        state.apply(event)
+    assert state.running_task == 1 and state.last_step_span == 0.1
+    state.apply(stream[6])
+    assert state.running_task is None and state.last_step_span == 0.3

@@ -322,3 +322,51 @@ def test_a_task_whose_exit_was_dropped_is_closed_at_the_resync() -> None:
     short_task = next(t for t in table.rows() if t.name == "short")
     assert short_task.state == "done"
     assert short_task.outcome == "ended (its exit event was lost)"
+
+
+def eager_stream() -> list[Event]:
+    """What the tracer writes when task 1 creates task 2 eagerly: task 2's first step runs
+    inside task 1's (docs/events.md), then task 1 goes on and suspends."""
+    return [
+        ev(0, 0.0, "task_spawned", task=1, name="main", parent=None),
+        ev(1, 0.0, "before_task_step", task=1, name="main"),
+        ev(2, 0.1, "task_spawned", task=2, name="Task-2", parent=1),
+        ev(3, 0.1, "before_task_step", task=2, name="Task-2"),
+        ev(
+            4,
+            0.2,
+            "after_task_step",
+            task=2,
+            name="Task-2",
+            done=False,
+            awaits="sleep(1)",
+            await_kind="sleep",
+            duration=0.1,
+        ),
+        ev(5, 0.2, "task_renamed", task=2, name="child"),
+        ev(
+            6,
+            0.3,
+            "after_task_step",
+            task=1,
+            name="main",
+            done=False,
+            awaits="sleep(2)",
+            await_kind="sleep",
+            duration=0.3,
+        ),
+    ]
+
+
+def test_an_eager_tasks_first_step_runs_inside_its_parents() -> None:
+    table = TaskTable()
+    stream = eager_stream()
+    table.apply_all(stream[:4])
+    assert table.running == 2
+    assert table.tasks[1].state == RUNNING  # suspended inside create_task, not waiting
+    table.apply_all(stream[4:6])
+    assert table.running == 1  # the parent's step goes on
+    assert table.tasks[2].state == WAITING and table.tasks[2].name == "child"
+    table.apply(stream[6])
+    assert table.running is None
+    assert table.tasks[1].state == WAITING

@@ -173,3 +173,15 @@ def test_property_every_step_marks_the_cell_it_ran_in(
         index = min(int(start / t1 * width), width - 1)
         assert any(cells[max(0, index - 1) : index + 2])
     assert cells == mark_cells(list(timeline.lanes[1].runs), 0.0, t1, width)
+
+
+def test_an_eager_tasks_first_step_interrupts_its_parents_run() -> None:
+    from test_models_tasks import eager_stream
+
+    timeline = Timeline(window=60)
+    for event in eager_stream():
+        timeline.apply(event)
+    assert timeline.running is None
+    assert list(timeline.lanes[1].runs) == [(0.0, 0.1), (0.2, 0.3)]  # the child ran between
+    assert list(timeline.lanes[2].runs) == [(0.1, 0.2)]
+    assert timeline.lanes[2].name == "child"

@@ -355,3 +355,91 @@ def test_eager_start_is_traced_like_an_eager_factory() -> None:
     child_events = [e.kind for e in events if e.fields.get("task") == child_id]
     assert child_events[:2] == ["task_spawned", "before_task_step"]
     assert child_events[-1] == "task_exited"
+
+
+async def three_named_tasks() -> list[str]:
+    async def worker(n: int) -> str:
+        await asyncio.sleep(0.01 * n)
+        await asyncio.sleep(0)
+        return f"w{n}"
+
+    tasks = [asyncio.create_task(worker(n), name=f"w{n}") for n in range(3)]
+    return list(await asyncio.gather(*tasks))
+
+
+def task_story(events: list[Any]) -> list[tuple[str, str, str | None]]:
+    """Each task event as (kind, task name, what it awaits)."""
+    names = {e["task"]: e["name"] for e in kinds(events, "task_spawned", "task_renamed")}
+    return [
+        (e.kind, names.get(e["task"], "?"), e.get("awaits"))
+        for e in kinds(events, "task_spawned", "before_task_step", "after_task_step", "task_exited")
+        if names.get(e["task"], "").startswith("w")
+    ]
+
+
+def test_tasks_of_asyncios_python_task_class_are_traced_alike() -> None:
+    """``asyncio.tasks._PyTask`` steps the proxy through ``send``, the C Task through its
+    ``am_send`` slot: a task factory that makes Python tasks must give the same story."""
+
+    async def with_python_tasks() -> list[str]:
+        def factory(loop: Any, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            return asyncio.tasks._PyTask(coro, loop=loop, **kwargs)  # type: ignore[attr-defined]
+
+        asyncio.get_running_loop().set_task_factory(factory)
+        return await three_named_tasks()
+
+    c_result, c_events = run_traced(three_named_tasks, virtual_time=True)
+    py_result, py_events = run_traced(with_python_tasks, virtual_time=True)
+    assert c_result == py_result == ["w0", "w1", "w2"]
+    assert task_story(py_events) == task_story(c_events)
+    assert ("after_task_step", "w2", "sleep(0.02)") in task_story(py_events)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="asyncio.capture_call_graph is new in 3.14")
+def test_asyncios_call_graph_sees_through_the_proxy() -> None:
+    """3.14's call graph of a suspended task walks ``task.get_coro()``'s ``cr_await`` chain:
+    through the proxy it must find the same frames as on a stock loop."""
+
+    async def leaf() -> None:
+        await asyncio.sleep(0.01)
+
+    async def middle() -> None:
+        await leaf()
+
+    async def program() -> list[str]:
+        child = asyncio.create_task(middle(), name="middle")
+        await asyncio.sleep(0)  # the child runs to its sleep
+        graph = asyncio.capture_call_graph(child)  # type: ignore[attr-defined]
+        await child
+        return [entry.frame.f_code.co_name for entry in graph.call_stack]
+
+    stock = asyncio.run(program())
+    traced, _ = run_traced(program, virtual_time=True)
+    assert traced == stock
+    assert "middle" in traced and "leaf" in traced
+
+
+@pytest.mark.parametrize("pure_python", [False, True], ids=["C", "Python"])
+def test_a_task_factory_that_takes_no_keywords_still_works(pure_python: bool) -> None:
+    """asyncio passes a factory only the keywords ``create_task`` was given; so must we."""
+    made: list[asyncio.Task[Any]] = []
+
+    async def child() -> int:
+        await asyncio.sleep(0)
+        return 5
+
+    async def main() -> int:
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
+            made.append(asyncio.Task(coro, loop=loop))
+            return made[-1]
+
+        asyncio.get_running_loop().set_task_factory(factory)  # type: ignore[arg-type]
+        return await asyncio.ensure_future(child())  # create_task(coro), no keywords
+
+    result, events = run_traced(main, virtual_time=True, pure_python=pure_python)
+    assert result == 5
+    assert made[0].get_coro().__qualname__.endswith("child")
+    spawned = [e for e in kinds(events, "task_spawned") if e["coro"].endswith("child")]
+    assert len(spawned) == 1
+    child_steps = kinds(events, "after_task_step")
+    assert any(e["task"] == spawned[0]["task"] and e["awaits"] == "sleep(0)" for e in child_steps)

@@ -41,40 +41,34 @@ class _SpawnHelpers:
 
     tracer: Tracer
 
-    def _create_other_task(
-        self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
-    ) -> asyncio.Task[Any]:
+    def _create_other_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
         """What the C ``create_task`` leaves to Python: a proxy already, a generator-based
         coroutine, not a coroutine at all (asyncio's own create_task raises its usual error),
-        and a task that may start eagerly (a task factory, ``eager_start``)."""
+        and a task that may start eagerly (a task factory, ``eager_start``).
+
+        Keyword arguments go on to asyncio exactly as given, as in the C path: a task factory
+        that takes none (``factory(loop, coro)``) must keep working."""
         if type(coro) in PROXY_TYPES or not asyncio.iscoroutine(coro):
-            return _BASE_CREATE_TASK(self, coro, name=name, context=context, **kwargs)
+            return _BASE_CREATE_TASK(self, coro, **kwargs)
         caller = sys._getframe(1)
         if caller.f_code is _PY_CREATE_TASK:
             caller = caller.f_back
         if type(coro) is CoroutineType:
             code = coro.cr_code
             inline = code if is_user_code(code) else None
-            return self._spawn(coro, code, inline, caller, name, context, kwargs)
-        return self._spawn(
-            coro, getattr(coro, "gi_code", None), None, caller, name, context, kwargs
-        )
+            return self._spawn(coro, code, inline, caller, kwargs)
+        return self._spawn(coro, getattr(coro, "gi_code", None), None, caller, kwargs)
 
     def _spawn(
-        self,
-        coro: Any,
-        coro_code: Any,
-        code: Any,
-        caller: Any,
-        name: str | None,
-        context: Any,
-        kwargs: dict[str, Any],
+        self, coro: Any, coro_code: Any, code: Any, caller: Any, kwargs: dict[str, Any]
     ) -> asyncio.Task[Any]:
         """Make the task around a proxy of ``coro`` and record the spawn: its name, its
         coroutine's code, and the user's line that spawned it (``caller`` or further out).
         ``code`` is the coroutine's code when the proxy may describe it inline."""
-        if name is None:
-            name = _name_given_to_caller(caller)
+        if kwargs.get("name") is None:
+            given = _name_given_to_caller(caller)
+            if given is not None:
+                kwargs["name"] = given
         tracer = self.tracer
         task_id = tracer.new_task_id()
         try:
@@ -86,13 +80,7 @@ class _SpawnHelpers:
         # factory or eager_start may run it inside asyncio's create_task (eager tasks).
         spawn = tracer.pending_spawn = (task_id, tracer.current, coro_code, site_code, site_lasti)
         try:
-            task = _BASE_CREATE_TASK(
-                self,
-                tracer.proxy_type(coro, tracer, task_id, code),
-                name=name,
-                context=context,
-                **kwargs,
-            )
+            task = _BASE_CREATE_TASK(self, tracer.proxy_type(coro, tracer, task_id, code), **kwargs)
         finally:
             if tracer.pending_spawn is spawn:
                 tracer.pending_spawn = None
@@ -109,15 +97,13 @@ class PySpawner(_SpawnHelpers):
     """``create_task`` in Python: every task's coroutine goes in a proxy, and its spawn is
     recorded. ``CSpawner`` does the same in C when it is built."""
 
-    def create_task(
-        self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
-    ) -> asyncio.Task[Any]:
+    def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
         if type(coro) is not CoroutineType:
-            return self._create_other_task(coro, name=name, context=context, **kwargs)
+            return self._create_other_task(coro, **kwargs)
         code = coro.cr_code
         # The proxy describes a suspension inline when the coroutine is the user's own.
         inline = code if is_user_code(code) else None
-        return self._spawn(coro, code, inline, sys._getframe(1), name, context, kwargs)
+        return self._spawn(coro, code, inline, sys._getframe(1), kwargs)
 
 
 _PY_CREATE_TASK = PySpawner.create_task.__code__
