@@ -72,7 +72,7 @@ static PyObject *current_tasks = NULL;     /* asyncio's {loop: running task} (fr
 static PyObject *running_loop_func = NULL; /* asyncio._get_running_loop */
 static PyObject *str_returned, *str_cancelled, *str_empty, *str_get_coro;
 
-static PyObject *str_send_nested, *str_task_factory_attr = NULL;
+static PyObject *str_send_nested, *str_task_factory_attr = NULL, *str_selector_attr = NULL;
 static PyObject *str_gi_frame, *str_gi_yieldfrom, *str_gi_code;
 static PyObject *str_cr_frame, *str_cr_await, *str_cr_code, *str_step_done, *str_step_failed,
     *str_describe, *str_coro_name;
@@ -1929,6 +1929,24 @@ may_start_later(PyObject *loop, PyObject *kwnames)
     return factory == Py_None;
 }
 
+/* The loop's tracer (new reference), kept by its selector: two instance attribute reads. The
+ * loop's own ``tracer`` property finds it the same way, but a property call costs more. */
+static PyObject *
+loop_tracer(PyObject *loop)
+{
+    if (str_selector_attr == NULL) {
+        return PyObject_GetAttr(loop, str_tracer);
+    }
+    PyObject *selector = PyObject_GetAttr(loop, str_selector_attr);
+    if (selector == NULL) {
+        return NULL;
+    }
+    PyObject *tracer = selector == Py_None ? PyObject_GetAttr(loop, str_tracer)
+                                           : PyObject_GetAttr(selector, str_tracer);
+    Py_DECREF(selector);
+    return tracer;
+}
+
 static PyObject *
 create_task(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1937,7 +1955,7 @@ create_task(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *k
     PyObject *stack[MAX_ARGS + 3];
     if (nargs == 1 && nkw <= MAX_ARGS && PyCoro_CheckExact(args[0]) &&
         base_create_task != NULL && spawn_code != NULL && may_start_later(loop, kwnames)) {
-        tracer = PyObject_GetAttr(loop, str_tracer);
+        tracer = loop_tracer(loop);
         if (tracer == NULL) {
             return NULL;
         }
@@ -2536,14 +2554,16 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 configure_spawn(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"spawn",          "create_task",  "naming_callers",
-                             "callback_entry", "task_factory", NULL};
-    PyObject *spawn, *create, *naming, *entry, *factory_attr;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OU", kwlist, &spawn, &create,
-                                     &PyTuple_Type, &naming, &entry, &factory_attr)) {
+    static char *kwlist[] = {"spawn",        "create_task", "naming_callers", "callback_entry",
+                             "task_factory", "selector",    NULL};
+    PyObject *spawn, *create, *naming, *entry, *factory_attr, *selector_attr;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OUU", kwlist, &spawn, &create,
+                                     &PyTuple_Type, &naming, &entry, &factory_attr,
+                                     &selector_attr)) {
         return NULL;
     }
     Py_XSETREF(str_task_factory_attr, Py_NewRef(factory_attr));
+    Py_XSETREF(str_selector_attr, Py_NewRef(selector_attr));
     Py_XSETREF(spawn_code, Py_NewRef(spawn));
     Py_XSETREF(base_create_task, Py_NewRef(create));
     Py_XSETREF(naming_callers, Py_NewRef(naming));

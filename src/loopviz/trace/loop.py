@@ -185,17 +185,20 @@ class TracedEventLoop(_Spawner, asyncio.SelectorEventLoop):  # type: ignore[misc
     @property
     def clock(self) -> DilatedClock:
         """The loop's dilated clock: what ``loop.time()`` reads."""
-        return _PARTS[self].clock
+        selector = self._selector
+        return selector.clock if selector is not None else _PARTS[self].clock  # type: ignore[no-any-return]
 
     @property
     def tracer(self) -> Tracer:
         """Records what this loop does."""
-        return _PARTS[self].tracer
+        selector = self._selector
+        return selector.tracer if selector is not None else _PARTS[self].tracer  # type: ignore[no-any-return]
 
     @property
     def gate(self) -> StepGate:
         """Pauses and steps this loop."""
-        return _PARTS[self].gate
+        selector = self._selector
+        return selector.gate if selector is not None else _PARTS[self].gate  # type: ignore[no-any-return]
 
     def time(self) -> float:
         selector = self._selector
@@ -396,4 +399,5 @@ if speedups is not None:
         naming_callers=tuple(_NAMING_CALLERS),
         callback_entry=CALLBACK_ENTRY,
         task_factory="_task_factory",  # set by loop.set_task_factory(): maybe eager
+        selector="_selector",  # which keeps the tracer (TracedEventLoop.__init__)
     )
