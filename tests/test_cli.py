@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +41,15 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         (["record", "tasks"], "required: -o/--output"),
         (["bogus"], "invalid choice: 'bogus'"),
         (["tasks", "--speed", "0"], "between 0.05x and 20x"),
+        (["record", "queue", "-o", "x.jsonl", "--at", "nan:burst"], "expected T:ACTION"),
+        (["record", "queue", "-o", "x.jsonl", "--at", "inf:burst"], "expected T:ACTION"),
+        (["record", "queue", "-o", "x.jsonl", "--at", "1e309:burst"], "expected T:ACTION"),
+        (["record", "queue", "-o", "x.jsonl", "--at=-1:burst"], "expected T:ACTION"),
+        (["record", "tasks", "-o", "x.jsonl", "--duration", "nan"], "seconds must be"),
+        (["--theme", "nope"], "no theme 'nope' (themes: ansi-dark,"),
+        (["tasks", "--theme", "nope"], "no theme 'nope'"),
+        (["record", "tasks", "-o", ""], "the file name is empty"),
+        (["record", "tasks", "-o", "x" * 300], "the name is longer than"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -51,7 +65,33 @@ def test_bad_input_is_one_line_and_exit_2(
     assert err.count("\n") == 1, err
     assert err.startswith("loopviz: error: ") and message in err
     assert "Traceback" not in err
-    assert not any(p.name.startswith(".loopviz-") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_a_huge_argument_is_cut_in_the_error(capsys: pytest.CaptureFixture[str]) -> None:
+    huge = "y" * 100_000
+    assert main(["record", "tasks", "-o", "x.jsonl", "--variant", huge]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 400, err
+    assert "(100000 characters)" in err
+
+
+def test_an_argument_with_newlines_stays_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", "tasks", "-o", "x.jsonl", "--variant", "a\nb\rc"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a\\nb\\rc" in err, err
+
+
+def test_an_action_after_the_end_is_warned_about(tmp_path: Path) -> None:
+    out = tmp_path / "q.jsonl"
+    result = run_cli(
+        "record", "queue", "--speed", "20", "--duration", "1", "--at", "5:burst", "-o", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "loopviz: warning: --at 5:burst is after the recording ends (1 s of loop time): "
+        "it will not happen"
+    )
 
 
 def test_record_writes_jsonl_that_reads_back(tmp_path: Path) -> None:
@@ -137,3 +177,117 @@ def test_options_before_or_after_the_command(
 
     args = build_parser().parse_args(argv)
     assert (args.speed, args.paused, args.theme) == (speed, paused, theme)
+
+
+# -- where the events go, and what ends a recording ---------------------------------------------
+
+
+def test_dev_null_stays_a_device() -> None:
+    before = os.stat("/dev/null")
+    result = run_cli("record", "tasks", "--speed", "20", "--duration", "1", "-o", "/dev/null")
+    assert result.returncode == 0, result.stderr
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
+
+
+def test_a_read_only_file_is_refused_before_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "ro.jsonl"
+    out.write_text("precious\n")
+    out.chmod(0o444)
+    result = run_cli("record", "tasks", "--speed", "20", "-o", str(out))
+    assert result.returncode == 2
+    assert result.stderr == f"loopviz: error: cannot write {out}: the file is read-only\n"
+    assert out.read_text() == "precious\n"
+
+
+def test_a_full_disk_is_one_line_and_exit_1() -> None:
+    result = run_cli("record", "tasks", "--speed", "20", "--duration", "1", "-o", "/dev/full")
+    assert result.returncode == 1
+    assert result.stderr == "loopviz: error: cannot write /dev/full: No space left on device\n"
+
+
+def test_a_reader_that_leaves_ends_the_recording_quietly() -> None:
+    """``loopviz record tasks -o - | head -2``: no traceback, the status of a SIGPIPE death."""
+    with subprocess.Popen(
+        [*LOOPVIZ, "record", "tasks", "--speed", "20", "-o", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+        process.stdout.close()
+        status = process.wait(60)
+        err = process.stderr.read()
+    assert all(json.loads(line)["kind"] for line in lines)
+    assert status == 141
+    assert err == b""
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2() -> None:
+    result = subprocess.run(
+        [*LOOPVIZ, "record", "tasks", "--speed", "20", "-o", "-"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert result.returncode == 2
+    assert result.stderr == "loopviz: error: cannot write standard output: it is closed\n"
+
+
+def _record_until_signalled(
+    out: Path, number: int, *, twice: bool = False, ignored: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Start a recording, let it run a second, send it a signal (and the same again at once)."""
+
+    def start() -> None:
+        if ignored:
+            signal.signal(number, signal.SIG_IGN)  # what nohup does for SIGHUP
+
+    with subprocess.Popen(
+        [*LOOPVIZ, "record", "tasks", "--duration", "3" if ignored else "30", "-o", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=start,
+    ) as process:
+        time.sleep(1.5)
+        process.send_signal(number)
+        if twice:
+            process.send_signal(number)
+        _, err = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, "", err)
+
+
+@pytest.mark.parametrize(
+    ("number", "twice"),
+    [(signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGINT, True)],
+    ids=["sigterm", "sighup", "ctrl-c-twice"],
+)
+def test_a_signal_keeps_every_event_recorded_so_far(
+    number: int, twice: bool, tmp_path: Path
+) -> None:
+    out = tmp_path / "killed.jsonl"
+    out.write_text("an earlier recording\n")
+    result = _record_until_signalled(out, number, twice=twice)
+    assert result.returncode == 128 + number, result.stderr
+    name = signal.Signals(number).name
+    message = re.fullmatch(
+        rf"loopviz: stopped by {name}; kept (\d+) events \(\d+\.\d s of loop time\) in "
+        rf"{re.escape(str(out))}\n",
+        result.stderr,
+    )
+    assert message, result.stderr
+    events = read_jsonl(str(out))  # every line whole
+    assert len(events) == int(message.group(1)) > 10
+    assert [e.seq for e in events] == list(range(len(events)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.jsonl"]
+
+
+def test_an_ignored_hang_up_stays_ignored(tmp_path: Path) -> None:
+    """``nohup loopviz record ...``: a closed terminal does not end the recording."""
+    out = tmp_path / "nohup.jsonl"
+    result = _record_until_signalled(out, signal.SIGHUP, ignored=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("loopviz: recorded ")
+    assert read_jsonl(str(out))[-1].t >= 2.9

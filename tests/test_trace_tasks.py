@@ -443,3 +443,25 @@ def test_a_task_factory_that_takes_no_keywords_still_works(pure_python: bool) ->
     assert len(spawned) == 1
     child_steps = kinds(events, "after_task_step")
     assert any(e["task"] == spawned[0]["task"] and e["awaits"] == "sleep(0)" for e in child_steps)
+
+
+@pytest.mark.parametrize("ends", ["suspended", "returned"])
+def test_output_is_stamped_with_the_end_of_the_step_that_printed_it(ends: str) -> None:
+    """A step's output is one event, gathered until the step ends: its ``t`` is the step's end
+    (the ``t`` of the ``after_task_step`` that follows it), never later."""
+
+    async def printer() -> None:
+        print("printed early in the step")
+        time.sleep(0.02)  # the step goes on well after the print
+        if ends == "suspended":
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.create_task(printer(), name="printer")
+
+    _, events = run_traced(main)
+    mine = [e for e in events if e.get("name") == "printer" and e.kind != "task_spawned"]
+    at = next(i for i, e in enumerate(mine) if e.kind == "output")
+    end = mine[at + 1]
+    assert end.kind == "after_task_step" and end["done"] == (ends == "returned")
+    assert mine[at].t == end.t

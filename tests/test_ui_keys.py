@@ -12,7 +12,7 @@ import pytest
 from loopviz.runner import SceneSpec
 from loopviz.session import SPEEDS
 from loopviz.trace import MAX_SPEED, MIN_SPEED
-from loopviz.ui.app import LoopvizApp
+from loopviz.ui.app import HUNG_UP, LoopvizApp
 from loopviz.ui.help import HelpScreen
 from test_ui_support import (
     make_app,
@@ -339,10 +339,29 @@ async def test_a_hang_up_stops_the_loop_and_exits() -> None:
     app = make_app(session)
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
-        app._hang_up()
+        app._signalled(HUNG_UP)
         timer = app.hang_up_timer
         assert timer is not None
         timer.cancel()  # the last resort (os._exit) must not fire in a test run
         assert not session.runner.running and session.loop.is_closed()
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == 129
+
+
+@pytest.mark.parametrize(("leave", "status"), [("sigterm", 143), ("sigint", 130), ("ctrl+c", 130)])
+async def test_sigterm_sigint_and_ctrl_c_stop_the_loop_and_exit_with_their_status(
+    leave: str, status: int
+) -> None:
+    """What ``kill``, ``timeout`` and Ctrl+C do: the loop stops, the app exits with 128 + the
+    signal (Ctrl+C reads as SIGINT, as a shell would report it)."""
+    session = make_session(TASKS)
+    app = make_app(session)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        if leave == "ctrl+c":
+            await pilot.press("ctrl+c")
+        else:
+            app._signalled(status)
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+    assert app.return_code == status
+    assert not session.runner.running and session.loop.is_closed()

@@ -15,7 +15,7 @@ from loopviz.session import Session
 from loopviz.ui.app import MIN_HEIGHT, MIN_WIDTH, LoopvizApp
 from loopviz.ui.help import HelpScreen
 from loopviz.ui.palette import STATE_SYMBOL, palette_for
-from loopviz.ui.theme import PROJECTOR
+from loopviz.ui.theme import PROJECTOR, THEMES
 from test_ui_support import (
     make_app,
     make_session,
@@ -125,12 +125,16 @@ async def test_theme_option_selects_the_projector_theme() -> None:
         assert app.current_theme.background == "#000000"
 
 
-async def test_an_unknown_theme_falls_back_and_says_so() -> None:
-    app = make_app(make_session(TASKS), theme="no-such-theme")
-    async with app.run_test(size=WIDE) as pilot:
-        await settle(pilot)
-        assert app.theme == "textual-dark"
-        assert any("no-such-theme" in n.message for n in app._notifications)
+def test_every_theme_the_command_line_takes_exists_in_the_app() -> None:
+    """``--theme`` is checked against ``THEMES`` before the app starts (an unknown one is a
+    one-line error, see test_cli): each of them must be one the app can show."""
+    session = make_session(TASKS)
+    try:
+        app = LoopvizApp(session)
+        app.register_theme(PROJECTOR)
+        assert set(THEMES) == set(app.available_themes)
+    finally:
+        session.stop()
 
 
 def test_every_task_state_has_its_own_symbol() -> None:

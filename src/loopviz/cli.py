@@ -6,19 +6,28 @@ Every bad input ends in one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+import math
+import re
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from typing import IO, Any, NoReturn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from loopviz import __version__
+from loopviz.output_file import OutputFile, OutputFileError, ReaderGone
 from loopviz.scenes import SCENE_PATHS, SceneError, scene_class
+from loopviz.stop_signals import StopSignals, signal_name
 from loopviz.trace import check_speed
 
+if TYPE_CHECKING:
+    from loopviz.runner import SceneRunner
+
 USAGE_ERROR = 2
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+#: An error message shows at most this much of any one word the user typed (a 100 KB argument
+#: would bury the message).
+LONGEST_WORD = 120
 #: The dashboard runs each scene again this many loop seconds after it ends, so a class never
 #: looks at a finished, frozen screen.
 DEMO_REPEAT = 3.0
@@ -70,7 +79,7 @@ def _scheduled(text: str) -> tuple[float, str]:
         at = float(when)
     except ValueError:
         at = -1.0
-    if not sep or not action or at < 0:
+    if not sep or not action or not 0 <= at < math.inf:  # not NaN, not infinite
         raise argparse.ArgumentTypeError(
             f"expected T:ACTION with T in loop seconds (e.g. 2:consumer-down), got {text!r}"
         )
@@ -163,20 +172,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "record":
             return record(args)
         return dashboard(args)
-    except UsageError as exc:
-        print(f"loopviz: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    except SceneError as exc:
-        print(f"loopviz: error: {exc}", file=sys.stderr)
+    except (UsageError, SceneError) as exc:
+        print(f"loopviz: error: {one_line(str(exc))}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def one_line(message: str) -> str:
+    """``message`` fit for one line of stderr: control characters escaped, any word longer than
+    ``LONGEST_WORD`` cut, saying how long it was."""
+    message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+    def cut(word: re.Match[str]) -> str:
+        text = word.group()
+        return f"{text[: LONGEST_WORD - 20]}… ({len(text)} characters)"
+
+    return re.sub(rf"[^\s:,'\"]{{{LONGEST_WORD + 1},}}", cut, message)
 
 
 # -- record ---------------------------------------------------------------------------------
 
 
 def record(args: argparse.Namespace) -> int:
+    """Run a scene headless and write its events. A signal that would kill the process stops
+    the recording instead: every event so far is kept, and the exit status says which signal
+    (128 + its number). A reader that goes away (``| head``) ends it quietly."""
     from loopviz.runner import SceneRunner, SceneSpec, ScheduledAction
 
     options = scene_options(args)
@@ -185,7 +206,10 @@ def record(args: argparse.Namespace) -> int:
     cls = scene_class(args.scene)
     duration = args.duration if args.duration is not None else cls.default_duration
     schedule = [ScheduledAction(at, args.scene, action) for at, action in args.schedule]
-    sink = _open_output(args.output)
+    try:
+        output = OutputFile.open(args.output)
+    except OutputFileError as exc:
+        raise UsageError(str(exc)) from None
     try:
         runner = SceneRunner(
             [SceneSpec(args.scene, args.variant, options)],
@@ -195,84 +219,84 @@ def record(args: argparse.Namespace) -> int:
             schedule=schedule,
         )
     except BaseException:
-        sink.discard()
+        output.discard()
         raise
-    written, last_t = 0, 0.0
-    runner.start()
-    try:
-        while True:
-            alive = runner.running
-            batch = runner.stream.read()
-            for event in batch:
-                sink.stream.write(event.to_json() + "\n")
-            written += len(batch)
-            if batch:
-                last_t = batch[-1].t
-            if not alive:
-                break
-            time.sleep(0.02)
-    except KeyboardInterrupt:
-        runner.stop()
-        for event in runner.stream.read():
-            sink.stream.write(event.to_json() + "\n")
-            written += 1
-        sink.commit()
-        print(f"loopviz: interrupted; kept {written} events in {args.output}", file=sys.stderr)
-        return 130
-    sink.commit()
-    dropped = runner.stream.dropped
-    summary = f"recorded {written} events ({last_t:.1f} s of loop time) to {args.output}"
-    if dropped:
-        summary += f"; {dropped} events were dropped"
-    print(f"loopviz: {summary}", file=sys.stderr)
+    for item in schedule:
+        if item.at > duration:
+            _warn(
+                f"--at {item.at:g}:{item.action} is after the recording ends "
+                f"({duration:g} s of loop time): it will not happen"
+            )
+    copied = _Copied()
+    with StopSignals() as stop:
+        runner.start()
+        try:
+            _copy_events(runner, output, stop, copied)
+            output.close()
+        except ReaderGone:
+            runner.stop()
+            output.discard()
+            return SIGPIPE_STATUS
+        except OutputFileError as exc:
+            runner.stop()
+            output.discard()
+            print(f"loopviz: error: {one_line(str(exc))}", file=sys.stderr)
+            return 1
+        except BaseException:  # a bug: the old file stays whole, the traceback is the report
+            runner.stop()
+            output.discard()
+            raise
+    where = "standard output" if args.output == "-" else args.output
+    kept = f"{copied.events} events ({copied.last_t:.1f} s of loop time)"
+    if stop.received is not None:
+        _say(f"stopped by {signal_name(stop.received)}; kept {kept} in {where}")
+    else:
+        _say(f"recorded {kept} to {where}")
+    if runner.stream.dropped:
+        _warn(f"{runner.stream.dropped} events were dropped (the recorder fell behind)")
     for scene, error in runner.failures.items():
         print(f"loopviz: error: scene {scene!r} failed: {error}", file=sys.stderr)
+    if stop.received is not None:
+        return stop.exit_status
     return 1 if runner.failures else 0
 
 
-class _Output:
-    """Writes to a temporary file beside the target and renames it into place only when done,
-    so an existing file is never left half-overwritten."""
+@dataclass
+class _Copied:
+    """How much of the recording is in the file so far."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._temp: str | None = None
-        if path == "-":
-            self.stream: IO[str] = sys.stdout
+    events: int = 0
+    last_t: float = 0.0
+
+
+def _copy_events(
+    runner: SceneRunner, output: OutputFile, stop: StopSignals, copied: _Copied
+) -> None:
+    """Move events from the loop to the file until the run ends or a stop signal arrives; each
+    batch is flushed whole, so the file holds every event copied whatever comes next."""
+    while True:
+        stopping = stop.received is not None
+        if stopping:
+            runner.stop()
+        alive = runner.running
+        batch = runner.stream.read()
+        for event in batch:
+            output.write(event.to_json() + "\n")
+        output.flush()
+        copied.events += len(batch)
+        if batch:
+            copied.last_t = batch[-1].t
+        if stopping or not alive:
             return
-        target = os.path.abspath(path)
-        folder = os.path.dirname(target)
-        if os.path.isdir(target):
-            raise UsageError(f"cannot write {path}: it is a directory")
-        if not os.path.isdir(folder):
-            raise UsageError(f"cannot write {path}: folder {folder} does not exist")
-        try:
-            handle, self._temp = tempfile.mkstemp(
-                prefix=".loopviz-", suffix=".jsonl.part", dir=folder
-            )
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-        self.stream = os.fdopen(handle, "w", encoding="utf-8")
-
-    def commit(self) -> None:
-        if self._temp is None:
-            self.stream.flush()
-            return
-        self.stream.close()
-        os.replace(self._temp, self.path)
-        self._temp = None
-
-    def discard(self) -> None:
-        if self._temp is None:
-            return
-        self.stream.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._temp)
-        self._temp = None
+        time.sleep(0.02)
 
 
-def _open_output(path: str) -> _Output:
-    return _Output(path)
+def _say(message: str) -> None:
+    print(f"loopviz: {message}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    print(f"loopviz: warning: {message}", file=sys.stderr)
 
 
 # -- the dashboard --------------------------------------------------------------------------
@@ -291,10 +315,13 @@ def dashboard(args: argparse.Namespace) -> int:
         scene_class(spec.name)  # fail early, with one line, on a scene that is not there
     try:
         from loopviz.ui.app import run_dashboard
+        from loopviz.ui.theme import THEMES
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("loopviz"):
             raise UsageError(
                 "the dashboard is not available in this build; use 'loopviz record'"
             ) from None
         raise
+    if args.theme is not None and args.theme not in THEMES:
+        raise UsageError(f"no theme {args.theme!r} (themes: {', '.join(THEMES)})")
     return run_dashboard(specs, focus=focus, speed=args.speed, paused=args.paused, theme=args.theme)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -114,10 +115,14 @@ def test_the_dashboard_runs_pauses_steps_and_quits_cleanly(terminal: Terminal) -
 
     # space pauses: the loop bar says so and the iteration count stands still.
     terminal.keys("Space")
-    paused = terminal.wait_for(lambda s: "PAUSED" in s, "PAUSED")
-    time.sleep(0.5)
+    terminal.wait_for(
+        lambda s: "PAUSED  before iteration" in s or "PAUSED  after a task step" in s,
+        "the loop stopped at its gate",
+    )
+    time.sleep(0.5)  # the screen catches up with the events the loop recorded on its way
     still = terminal.screen()
-    assert iteration(still) == iteration(paused)
+    time.sleep(0.5)
+    assert iteration(terminal.screen()) == iteration(still)
 
     # n runs exactly one loop iteration.
     before = iteration(still)
@@ -152,13 +157,39 @@ def test_too_small_a_terminal_says_how_large_it_must_be(terminal: Terminal) -> N
     terminal.wait_for(lambda s: "loopviz-exited-0" in s, "loopviz exit")
 
 
+def assert_restored(terminal: Terminal) -> None:
+    """The shell's screen is back: no alternate screen, a visible cursor, no mouse tracking."""
+    assert terminal.flag("alternate_on") == "0"
+    assert terminal.flag("cursor_flag") == "1"
+    assert terminal.flag("mouse_any_flag") == "0"
+
+
 def test_ctrl_c_quits_and_restores_the_terminal(terminal: Terminal) -> None:
     terminal.type(f"{LOOPVIZ} tasks --variant blocking; echo loopviz-exited-$?")
     terminal.keys("Enter")
     terminal.wait_for(lambda s: "blocking_numbers" in s, "the blocking scene")
     terminal.keys("C-c")
-    terminal.wait_for(lambda s: "loopviz-exited-0" in s, "loopviz exit after ctrl+c")
-    assert terminal.flag("alternate_on") == "0"
+    terminal.wait_for(lambda s: "loopviz-exited-130" in s, "loopviz exit 130 after ctrl+c")
+    assert_restored(terminal)
+
+
+@pytest.mark.parametrize(("number", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_sigint_restore_the_terminal(
+    number: int, status: int, terminal: Terminal, tmp_path: Path
+) -> None:
+    """What ``kill`` and ``timeout`` send: the loop stops, the terminal is restored, and the
+    status says which signal, even mid-way through a blocking call."""
+    pid_file = tmp_path / "pid"
+    terminal.type(
+        f"sh -c 'echo $$ > {pid_file}; exec {LOOPVIZ} tasks --variant blocking'; "
+        "echo loopviz-exited-$?"
+    )
+    terminal.keys("Enter")
+    terminal.wait_for(lambda s: "blocking_numbers" in s, "the blocking scene")
+    assert terminal.flag("alternate_on") == "1"
+    os.kill(int(pid_file.read_text()), number)
+    terminal.wait_for(lambda s: f"loopviz-exited-{status}" in s, f"loopviz exit {status}")
+    assert_restored(terminal)
 
 
 def test_a_closed_terminal_stops_loopviz(terminal: Terminal, tmp_path: Path) -> None:

@@ -160,7 +160,7 @@ class Tracer(Recorder):
         else:
             what = R.YIELDED_FUTURE
         if self.pending_output:
-            self._flush_output(task_id)
+            self._flush_output(task_id, ended)
         before_sent = self.before_sent
         self.current = None
         self.step_started = 0.0
@@ -207,8 +207,10 @@ class Tracer(Recorder):
             outcome, detail = "cancelled", ""
         else:
             outcome, detail = "failed", f"{type(exc).__name__}: {exc}"[:200]
+        if self.loose_output:
+            self._flush_loose()
         if self.pending_output:
-            self.flush_output()
+            self._flush_output(self.current, ended)
         before_sent = self.before_sent
         self.current = None
         self.step_started = 0.0
@@ -258,13 +260,16 @@ class Tracer(Recorder):
         self.loose_output.clear()
         self.append((R.OUTPUT, self.next_seq(), time.monotonic(), None, text))
 
-    def _flush_output(self, task_id: int | None) -> None:
+    def _flush_output(self, task_id: int | None, at: float | None = None) -> None:
+        """One ``output`` event for what the step printed; at a step's end it is stamped with
+        the step's end (``at``), the ``t`` of the ``after_task_step`` that follows it."""
         text = "".join(self.pending_output)
         self.pending_output.clear()
-        if self.current is None:
-            self.append((R.OUTPUT, self.next_seq(), time.monotonic(), task_id, text))
-        else:
-            self.record(R.OUTPUT, task_id, text)
+        if self.current is not None and not self.before_sent:
+            self.before_sent = True
+            self.append((R.BEFORE_STEP, self.next_seq(), self.step_started, self.current))
+        stamp = time.monotonic() if at is None else at
+        self.append((R.OUTPUT, self.next_seq(), stamp, task_id, text))
 
     def label_fd(self, fd: int, label: str) -> None:
         self.record(R.FD_LABEL, fd, label)

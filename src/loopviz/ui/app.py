@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -21,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from loopviz.runner import SceneSpec
@@ -44,10 +46,18 @@ NARROW_WIDTH = 100
 #: Smaller than this, nothing useful fits.
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 PANELS = ("tasks", "select", "queue")
-#: After SIGHUP: seconds the traced loop and then Textual get to shut down; the exit status.
-SIGHUP = getattr(signal, "SIGHUP", None)  # None on Windows
-HANG_UP_GRACE = 3.0
-HANG_UP_STATUS = 129  # 128 + SIGHUP, as a shell reports it
+#: Exit statuses when a signal (or Ctrl+C) ends the dashboard: 128 + the signal, as a shell
+#: reports a process the signal killed.
+INTERRUPTED, TERMINATED, HUNG_UP = 130, 143, 129
+#: After a signal, seconds the traced loop gets to stop; after a hang-up, also the seconds
+#: Textual then gets before the process leaves without it. Both together stay under a second.
+SIGNAL_GRACE = 0.4
+#: Signals that end the dashboard, and the status each ends it with (not on Windows).
+_ENDING_SIGNALS = {
+    getattr(signal, name): status
+    for name, status in (("SIGINT", INTERRUPTED), ("SIGTERM", TERMINATED), ("SIGHUP", HUNG_UP))
+    if hasattr(signal, name)
+}
 #: The panel that shows each scene best (``loopviz sockets`` opens on the select panel).
 SCENE_PANEL = {"tasks": "tasks", "sockets": "select", "queue": "queue"}
 
@@ -81,7 +91,7 @@ class LoopvizApp(App[int]):
         Binding("x", "queue_action('remove-consumer')", "remove", group=_CONSUMERS),
         Binding("b", "queue_action('burst')", "burst"),
         Binding("m", "queue_action('cycle-ack')", "ack"),
-        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -101,6 +111,8 @@ class LoopvizApp(App[int]):
         self._problems_told = 0
         self._frozen_task: int | None = None
         self.hang_up_timer: threading.Timer | None = None
+        self._signal_handlers: list[int] = []
+        self._frame_timer: Timer | None = None
         self._quitting = False
         self._zoom = "all"
         self._laid_out_for = Size(0, 0)
@@ -130,51 +142,69 @@ class LoopvizApp(App[int]):
 
     def on_mount(self) -> None:
         self.register_theme(PROJECTOR)
-        if self._theme_name not in self.available_themes:
-            self.notify(f"no theme {self._theme_name!r}; using {DEFAULT_THEME}", severity="warning")
-            self._theme_name = DEFAULT_THEME
-        self.theme = self._theme_name
+        self.theme = self._theme_name  # one of THEMES: the command line checked it
         self.dashboard.set_class("queue" not in self.panels, "-no-queue")
         self._apply_layout()
         self.session.start()
         self._frame_timer = self.set_interval(1 / self._frame_rate, self.frame)
-        # A closed terminal (SIGHUP) stops the loop and exits (not on Windows; not off the
-        # main thread, as under a test runner).
-        if SIGHUP is not None:
+        # SIGINT, SIGTERM and a closed terminal (SIGHUP) stop the loop and exit (not on Windows;
+        # not off the main thread, as under a test runner).
+        loop = asyncio.get_running_loop()
+        for number, status in _ENDING_SIGNALS.items():
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                asyncio.get_running_loop().add_signal_handler(SIGHUP, self._hang_up)
+                loop.add_signal_handler(number, self._signalled, status)
+                self._signal_handlers.append(number)
 
     async def on_unmount(self) -> None:
-        self._frame_timer.stop()
+        if self._frame_timer is not None:  # None if mounting failed before it started
+            self._frame_timer.stop()
+        loop = asyncio.get_running_loop()
+        for number in self._signal_handlers:  # the loop may outlive the app (a test's loop)
+            loop.remove_signal_handler(number)
+        self._signal_handlers.clear()
         self.session.stop()
 
     async def action_quit(self) -> None:
         """Stop the traced loop, then leave. Its tasks end while the app still owns the
         terminal, so nothing they print on the way out lands on the shell; a task stuck in a
         blocking call can take a moment, so the UI stays live meanwhile. q again leaves now."""
+        self._leave(0, timeout=5.0)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: leave as q does, with the status of an interrupted command."""
+        self._leave(INTERRUPTED, timeout=5.0)
+
+    def _leave(self, status: int, *, timeout: float) -> None:
         if self._quitting or not self.session.runner.running:
-            self.exit()
+            self.exit(return_code=status)
             return
         self._quitting = True
-        self.notify("stopping the traced loop… (q again leaves at once)", timeout=10)
-        self.run_worker(self._stop_and_exit, thread=True, group="quit")
+        if timeout > SIGNAL_GRACE:
+            self.notify("stopping the traced loop… (q again leaves at once)", timeout=10)
+        self.run_worker(
+            functools.partial(self._stop_and_exit, status, timeout), thread=True, group="quit"
+        )
 
-    def _stop_and_exit(self) -> None:
-        self.session.stop()
+    def _stop_and_exit(self, status: int, timeout: float) -> None:
+        self.session.stop(timeout)
         with contextlib.suppress(RuntimeError):  # the app already ended (q twice)
-            self.call_from_thread(self.exit)
+            self.call_from_thread(self.exit, return_code=status)
 
-    def _hang_up(self) -> None:
-        """The terminal went away. Stop the traced loop first (its thread and sockets), then
-        exit. There is no terminal left to restore, and Textual's shutdown can block for good
-        writing to it (its writer queue is bounded and nothing drains it any more), so if the
-        app has not ended a few seconds later, the process leaves without it."""
-        self.session.stop(timeout=HANG_UP_GRACE)
-        timer = threading.Timer(HANG_UP_GRACE, os._exit, args=(HANG_UP_STATUS,))
+    def _signalled(self, status: int) -> None:
+        """SIGINT or SIGTERM: leave promptly, restoring the terminal. SIGHUP: the terminal went
+        away. Stop the traced loop first (its thread and sockets), then exit. There is no
+        terminal left to restore, and Textual's shutdown can block for good writing to it (its
+        writer queue is bounded and nothing drains it any more), so if the app has not ended a
+        moment later, the process leaves without it."""
+        if status != HUNG_UP:
+            self._leave(status, timeout=SIGNAL_GRACE)
+            return
+        self.session.stop(timeout=SIGNAL_GRACE)
+        timer = threading.Timer(SIGNAL_GRACE, os._exit, args=(HUNG_UP,))
         timer.daemon = True
         timer.start()
         self.hang_up_timer = timer  # run_dashboard cancels it once the app has ended
-        self.exit(return_code=HANG_UP_STATUS)
+        self.exit(return_code=HUNG_UP)
 
     def watch_theme(self, theme: str) -> None:
         """The projector theme draws panel borders at full strength, not faded."""
@@ -341,7 +371,8 @@ def run_dashboard(
     try:
         app.run()
     finally:
-        session.stop()
+        signalled = app.return_code in _ENDING_SIGNALS.values()
+        session.stop(timeout=SIGNAL_GRACE if signalled else 5.0)
         if app.hang_up_timer is not None:  # ended in time after a hang-up: exit normally
             app.hang_up_timer.cancel()
     return app.return_code or 0

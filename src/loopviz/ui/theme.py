@@ -1,6 +1,6 @@
 """The high-contrast theme for projectors: pure black and white with saturated signal colours."""
 
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 
 PROJECTOR = Theme(
     name="loopviz-projector",
@@ -18,3 +18,6 @@ PROJECTOR = Theme(
 )
 
 DEFAULT_THEME = "textual-dark"
+
+#: Every theme ``--theme`` takes: Textual's own and the projector theme.
+THEMES: tuple[str, ...] = tuple(sorted({*BUILTIN_THEMES, PROJECTOR.name}))
