@@ -151,7 +151,9 @@ def test_step_task_stops_after_each_task_step() -> None:
             assert run.wait_until_stopped() == TASK_STEP
             batch = run.read()
             assert len(kinds(batch, "after_task_step")) == 1
-            assert batch[-1].kind == "after_task_step" or batch[-1].kind == "clock"
+            kinds_seen = [e.kind for e in batch if e.kind != "clock"]
+            assert kinds_seen[-2:] == ["after_task_step", "loop_held"], kinds_seen
+            assert batch[-1]["at"] == TASK_STEP
         run.loop.set_speed(20)
         run.loop.resume()
 

@@ -26,11 +26,13 @@ FROZEN_AFTER = 0.15
 
 @dataclass(frozen=True)
 class Freeze:
-    """A task step holding the loop thread right now: for how long (wall s), which task."""
+    """A task step holding the loop thread right now: for how long (loop seconds, as every
+    time the class sees; and wall seconds), which task."""
 
     seconds: float = 0.0
     task_id: int | None = None
     task: str | None = None
+    wall: float = 0.0
 
     def __bool__(self) -> bool:
         return self.seconds > 0
@@ -159,7 +161,8 @@ class Session:
         tasks = self.models.core.tasks
         info = tasks.tasks.get(task_id) if task_id is not None else None
         name = info.name if info is not None else (None if task_id is None else f"task {task_id}")
-        return Freeze(stuck, task_id, name)
+        # The clock runs at ``speed`` while a step runs, stepped or not (see StepGate).
+        return Freeze(stuck * self.speed, task_id, name, wall=stuck)
 
     # -- control -------------------------------------------------------------------------------
 

@@ -118,6 +118,12 @@ class LoopState:
         if self.timers == 0:
             self.next_deadline = None
 
+    def _loop_held(self, event: Event, t: float) -> None:
+        """The gate holds the loop: its queues as they are at this stop."""
+        self.ready = event.get("ready", self.ready)
+        self.timers = event.get("timers", self.timers)
+        self.next_deadline = event.get("next_timer")
+
     def _before_task_step(self, event: Event, t: float) -> None:
         self.phase = RUN_READY
         if self.running_task is not None and self.running_task != event.get("task"):
@@ -165,6 +171,7 @@ _HANDLERS: dict[str, Callable[[LoopState, Event, float], None]] = {
     E.AFTER_IO_WAIT: LoopState._after_io_wait,
     E.BEFORE_TASK_STEP: LoopState._before_task_step,
     E.AFTER_TASK_STEP: LoopState._after_task_step,
+    E.LOOP_HELD: LoopState._loop_held,
     E.LOOP_STALLED: LoopState._loop_stalled,
     E.CLOCK: LoopState._clock,
     E.EVENTS_DROPPED: LoopState._events_dropped,

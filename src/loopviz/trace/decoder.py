@@ -91,6 +91,7 @@ class Decoder:
             R.SCENE: self._scene,
             R.CLOCK_BASE: self._clock_base,
             R.RENAME: self._rename,
+            R.HELD: self._held,
         }
         self._out: list[Event] = []
 
@@ -289,6 +290,20 @@ class Decoder:
                 "waited": round(t - self.loop_time(started), 6),
                 "waited_wall": round(ended - started, 6),
                 "timers_due": due,
+            },
+        )
+
+    def _held(self, r: tuple[Any, ...], t: float) -> None:
+        _, _, _, where, ready_len, timers_len, next_timer, ready_tasks = r
+        self._emit(
+            t,
+            E.LOOP_HELD,
+            {
+                "at": where,
+                "ready": ready_len,
+                "ready_tasks": None if ready_tasks is None else list(ready_tasks),
+                "timers": timers_len,
+                "next_timer": None if next_timer is None else round(next_timer, 6),
             },
         )
 

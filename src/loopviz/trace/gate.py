@@ -4,6 +4,11 @@ The loop thread passes two checkpoints: at the start of every loop iteration and
 step. While the loop runs freely ``armed`` is False and a checkpoint costs one attribute read. When
 paused, a checkpoint blocks the loop thread (never the UI's), so nothing fires and, with the clock
 frozen, virtual time stands still.
+
+The clock is frozen by the loop thread when it stops at a checkpoint, and runs again while a step
+it was given runs: what the loop does costs the same loop time stepped as running (a blocking
+call in a step moves the clock by what it took), and only the waiting at the gate is free. A
+pause asked for while the loop is stuck in a blocking call takes effect when the call returns.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class StepGate:
         self.armed = False
         #: Where the loop thread is blocked right now (ITERATION / TASK_STEP), or None.
         self.waiting_at: str | None = None
+        #: Called on the loop thread each time the gate starts holding it, with where: the
+        #: selector records the loop's queues as they are at that stop (``loop_held``).
+        self.on_hold: Callable[[str], None] | None = None
 
     @property
     def paused(self) -> bool:
@@ -51,7 +59,6 @@ class StepGate:
         with self._cond:
             self._paused = True
             self.armed = True
-            self._clock.freeze()
             self._cond.notify_all()
         self._wake()
 
@@ -87,7 +94,6 @@ class StepGate:
                 return
             self._paused = True
             self.armed = True
-            self._clock.freeze()
             self._requests.append(kind)
             self._cond.notify_all()
         self._wake()
@@ -108,12 +114,21 @@ class StepGate:
 
     def _wait(self, where: str) -> None:
         """Block while paused with no step to run; then take the next requested step."""
+        held = False
         while self._paused and self._running is None and not self._closed:
             if self._requests:
                 kind = self._requests.popleft()
                 # An iteration asked for mid-way runs the rest of the current one.
                 self._running = "rest of iteration" if kind == ITERATION else TASK_STEP
+                if self._clock.frozen:
+                    self._clock.unfreeze()  # the step costs loop time, as running would
                 break
+            if not self._clock.frozen:
+                self._clock.freeze()
+            if not held:
+                held = True
+                if self.on_hold is not None:
+                    self.on_hold(where)
             self.waiting_at = where
             self._cond.wait()
         self.waiting_at = None

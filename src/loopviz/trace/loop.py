@@ -170,6 +170,7 @@ class TracedEventLoop(_Spawner, asyncio.SelectorEventLoop):  # type: ignore[misc
             ready_tasks=self._ready_tasks,
             live_tasks=self._live_tasks,
             due_timers=self._due_timers,
+            next_timer=self._next_timer,
             internal_fds=frozenset({self._ssock.fileno()}),
         )
         if virtual_time:
@@ -260,6 +261,10 @@ class TracedEventLoop(_Spawner, asyncio.SelectorEventLoop):  # type: ignore[misc
             stack.append(2 * i + 1)
             stack.append(2 * i + 2)
         return due
+
+    def _next_timer(self) -> float | None:
+        """Loop time of the earliest live timer (read only when the gate holds the loop)."""
+        return min((h._when for h in self._scheduled if not h._cancelled), default=None)
 
     def _wake(self) -> None:
         if not self.is_closed():

@@ -23,6 +23,7 @@ CLOCK = 11  # speed, paused, stepping (a control change, shown to users)
 SCENE = 12  # kind, fields
 CLOCK_BASE = 13  # v0, w0, rate: loop time = v0 + (wall - w0) * rate from here on
 RENAME = 14  # tid, name: the name asyncio gave a task after its spawn was recorded (eager tasks)
+HELD = 15  # where, ready_len, timers_len, next_timer | None, ready_tasks | None: the gate holds
 
 # What a task yielded at the end of a step (the ``yielded`` payload).
 YIELDED_NOTHING = -1  # a bare yield (sleep(0)): the task is ready again at once

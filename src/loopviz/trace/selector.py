@@ -20,7 +20,7 @@ from typing import Any
 from loopviz.trace.clock import DilatedClock
 from loopviz.trace.core import speedups
 from loopviz.trace.gate import StepGate
-from loopviz.trace.records import AFTER_IO, BEFORE_IO, FD_UNWATCH, FD_WATCH
+from loopviz.trace.records import AFTER_IO, BEFORE_IO, FD_UNWATCH, FD_WATCH, HELD
 from loopviz.trace.tracer import Tracer
 
 _monotonic = time.monotonic
@@ -85,6 +85,7 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         self._ready_tasks: Callable[[], tuple[int, ...] | None] = lambda: None
         self._live_tasks: Callable[[], tuple[int, ...]] = lambda: ()
         self._due: Callable[[float], int] = lambda end: 0
+        self._next_timer: Callable[[], float | None] = lambda: None
         self._internal: frozenset[int] = frozenset()
         self._attached = False
         self.iteration = 0
@@ -98,10 +99,13 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         ready_tasks: Callable[[], tuple[int, ...] | None],
         live_tasks: Callable[[], tuple[int, ...]],
         due_timers: Callable[[float], int],
+        next_timer: Callable[[], float | None],
         internal_fds: frozenset[int],
     ) -> None:
         """Start reporting; fds in ``internal_fds`` (the loop's self-pipe) are never shown."""
         self.gate = gate
+        gate.on_hold = self._held
+        self._next_timer = next_timer
         self._counts = counts
         self._ready_tasks = ready_tasks
         self._live_tasks = live_tasks
@@ -116,6 +120,19 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         """``(fd, mask)`` for every fd the user's code has the loop watch."""
         internal = self._internal
         return tuple((fd, key.events) for fd, key in self.get_map().items() if fd not in internal)
+
+    def _held(self, where: str) -> None:
+        """The gate holds the loop: record its queues as they are now, so a paused screen shows
+        what will run next, not what was true before the last ``select``."""
+        ready_len, timers_len = self._counts()
+        self._record(
+            HELD,
+            where,
+            ready_len,
+            timers_len,
+            self._next_timer(),
+            self._ready_tasks() if ready_len else (),
+        )
 
     # -- the wait --------------------------------------------------------------------------------
 
@@ -169,6 +186,7 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         )
         if self.virtual_time or (gate is not None and gate.armed):
             jump = self.virtual_time or (gate is not None and gate.stepping)
+            due = clock.now() + timeout if timeout else 0.0
             grace = 0.0
             if jump and timeout != 0 and len(self.get_map()) > len(self._internal):
                 # Before jumping over a timer, give I/O already in flight (a reply on its way
@@ -181,8 +199,8 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
                 if timeout is None:
                     if not events:
                         events = super().select(None)  # only I/O can wake us: wait for it
-                else:
-                    clock.advance(timeout)  # stepping: the next timer is due now
+                else:  # stepping: the next timer is due now (the clock ran during the grace)
+                    clock.advance(due - clock.now())
         else:
             events = self._wait(clock.wall_seconds(timeout), clock.speed)
         internal = self._internal

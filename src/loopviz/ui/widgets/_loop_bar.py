@@ -27,13 +27,17 @@ def loop_bar_text(
     frozen_for: float,
     frozen_task: str | None,
     held_at: str | None = None,
+    frozen_wall: float = 0.0,
 ) -> Text:
-    """Two lines: the run state and clock, then the iteration's phase and queues."""
+    """Two lines: the run state and clock, then the iteration's phase and queues. A freeze is
+    counted in loop seconds (the wall seconds beside them when the speed is not 1x)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if frozen_for > 0:
         text.append(f"{FROZEN}{frozen_for:.1f}s ", palette.warn)
+        if speed != 1:
+            text.append(f" {frozen_wall:.1f}s wall", palette.muted)
         if frozen_task:
-            text.append(f" in {frozen_task}: nothing else can run", palette.failed)
+            text.append(f" in {frozen_task}: nothing else runs", palette.failed)
     elif paused:
         text.append(STEPPING if stepping else PAUSED, palette.highlight)
         if held_at == ITERATION:
@@ -87,6 +91,7 @@ class LoopBar(Panel):
             stepping=session.loop.gate.stepping,
             speed=session.speed,
             frozen_for=freeze.seconds,
+            frozen_wall=freeze.wall,
             frozen_task=freeze.task,
             held_at=session.loop.gate.waiting_at,
         )
