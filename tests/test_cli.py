@@ -76,6 +76,12 @@ def test_a_huge_argument_is_cut_in_the_error(capsys: pytest.CaptureFixture[str])
     assert "(100000 characters)" in err
 
 
+def test_a_huge_argument_with_spaces_is_cut_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", "tasks", "-o", "x.jsonl", "--variant", "ab " * 40_000]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 500, err
+
+
 def test_an_argument_with_newlines_stays_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["record", "tasks", "-o", "x.jsonl", "--variant", "a\nb\rc"]) == 2
     err = capsys.readouterr().err
@@ -291,3 +297,41 @@ def test_an_ignored_hang_up_stays_ignored(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("loopviz: recorded ")
     assert read_jsonl(str(out))[-1].t >= 2.9
+
+
+def test_with_stderr_closed_the_recording_holds_only_events() -> None:
+    """``print(file=None)`` writes to stdout: the summary must not land in the recording."""
+    result = subprocess.run(
+        [*LOOPVIZ, "record", "tasks", "--speed", "20", "--duration", "1", "-o", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert result.returncode == 0
+    assert all(json.loads(line)["kind"] for line in result.stdout.splitlines())
+
+
+def test_a_signal_ends_a_recording_whose_reader_does_not_read() -> None:
+    """``loopviz record ... -o - | sleep 600`` and then ``kill``: the write waiting for the
+    full pipe must not keep the signal out."""
+    read_end, write_end = os.pipe()
+    try:
+        with subprocess.Popen(
+            [*LOOPVIZ, "record", "queue", "--speed", "20", "--duration", "600", "-o", "-"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process:
+            os.close(write_end)
+            write_end = -1
+            time.sleep(3)  # long enough to fill the pipe: nothing reads it
+            assert process.poll() is None
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=30)
+        assert process.returncode == 143, err
+        assert re.fullmatch(r"loopviz: stopped by SIGTERM; kept \d+ events .*\n", err), err
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import loopviz.output_file as output_file
-from loopviz.output_file import OutputFile, OutputFileError, ReaderGone
+from loopviz.output_file import OutputFile, OutputFileError, ReaderGone, WriteStalled
 
 
 def write_all(name: str | Path, *lines: str) -> None:
@@ -193,8 +193,9 @@ def test_a_closed_descriptor_is_one_error() -> None:
         ("{tmp}/no/such/x.jsonl", "does not exist"),
         ("{tmp}/" + "x" * 300, "the name is longer than 255 bytes"),
         ("{tmp}/file/x.jsonl", "Not a directory"),
+        ("{tmp}/out.jsonl/", "a file name cannot end in /"),
     ],
-    ids=["empty", "nul", "directory", "no-folder", "too-long", "not-a-folder"],
+    ids=["empty", "nul", "directory", "no-folder", "too-long", "not-a-folder", "slash"],
 )
 def test_what_cannot_be_written_is_refused_at_open(name: str, message: str, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
@@ -228,7 +229,7 @@ def test_a_folder_that_takes_no_new_file_gets_the_file_written_in_place(
     """A writable file in a read-only folder (what root never sees, so the folder's refusal is
     simulated): the file is emptied only when the first line arrives."""
 
-    def refuse(folder: str, base: str, mode: int) -> tuple[int, str | None]:
+    def refuse(folder: str, mode: int) -> tuple[int, str | None]:
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(output_file, "_new_file", refuse)
@@ -239,3 +240,118 @@ def test_a_folder_that_takes_no_new_file_gets_the_file_written_in_place(
     out.write("new\n")
     out.close()
     assert target.read_text() == "new\n"
+
+
+def test_a_long_name_in_many_bytes_per_character_is_written(tmp_path: Path) -> None:
+    """254 bytes in 85 characters: the draft's name must not grow with the target's."""
+    target = tmp_path / ("記" * 84 + ".j")
+    write_all(target, "one\n")
+    assert target.read_text() == "one\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_file_with_other_names_is_written_in_place(tmp_path: Path) -> None:
+    target = tmp_path / "a.jsonl"
+    target.write_text("old\n")
+    other = tmp_path / "b.jsonl"
+    os.link(target, other)
+    write_all(target, "new\n")
+    assert other.read_text() == "new\n"
+    assert target.stat().st_ino == other.stat().st_ino
+
+
+def test_extended_attributes_are_kept(tmp_path: Path) -> None:
+    target = tmp_path / "noted.jsonl"
+    target.write_text("old\n")
+    try:
+        os.setxattr(target, "user.note", b"keep me")
+    except OSError as exc:
+        pytest.skip(f"no user xattrs here: {exc.strerror}")
+    write_all(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert os.getxattr(target, "user.note") == b"keep me"
+
+
+def test_set_user_bits_are_not_carried_over(tmp_path: Path) -> None:
+    target = tmp_path / "odd.jsonl"
+    target.write_text("old\n")
+    target.chmod(0o4755)
+    write_all(target, "new\n")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_another_users_file_keeps_its_owner(tmp_path: Path) -> None:
+    target = tmp_path / "theirs.jsonl"
+    target.write_text("old\n")
+    os.chown(target, 65534, 65534)
+    write_all(target, "new\n")
+    assert (target.stat().st_uid, target.stat().st_gid) == (65534, 65534)
+    assert target.read_text() == "new\n"
+
+
+def test_a_refused_rename_still_puts_the_file_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sticky folder refuses to replace another user's file (what root never sees, so the
+    refusal is simulated): the contents are copied in, nothing is lost."""
+
+    def refuse(source: str, target: str) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    target = tmp_path / "old.jsonl"
+    target.write_text("a much longer earlier recording\n")
+    out = OutputFile.open(str(target))
+    out.write("new\n")
+    monkeypatch.setattr(os, "replace", refuse)
+    out.close()
+    assert target.read_text() == "new\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_read_only_descriptor_is_refused_at_open(tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("")
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        with pytest.raises(OutputFileError, match="open for reading only"):
+            OutputFile.open(f"/dev/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+def test_a_fifo_nobody_opens_can_be_given_up_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    asked = []
+
+    def stop_on_third_look() -> bool:
+        asked.append(1)
+        return len(asked) >= 3
+
+    with pytest.raises(WriteStalled, match="nothing opened it for reading"):
+        OutputFile.open(str(fifo), should_stop=stop_on_third_look)
+
+
+def test_a_stop_gets_through_a_pipe_nobody_reads() -> None:
+    """A full pipe would block a plain write forever; the stop must still end it, having
+    counted only the lines that went through whole."""
+    read_end, write_end = os.pipe()
+    stopping = threading.Event()
+    try:
+        out = OutputFile.open(f"/dev/fd/{write_end}", should_stop=stopping.is_set)
+        threading.Timer(0.3, stopping.set).start()
+        with pytest.raises(WriteStalled, match="nothing is reading"):
+            for _ in range(100_000):
+                out.write("x" * 99 + "\n")
+            out.flush()
+        piped = 0
+        os.set_blocking(read_end, False)
+        with pytest.raises(BlockingIOError):
+            while True:
+                piped += len(os.read(read_end, 1 << 16))
+        assert out.lines_written == piped // 100
+        out.discard()
+    finally:
+        os.close(read_end)
+        os.close(write_end)

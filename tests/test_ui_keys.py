@@ -365,3 +365,15 @@ async def test_sigterm_sigint_and_ctrl_c_stop_the_loop_and_exit_with_their_statu
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == status
     assert not session.runner.running and session.loop.is_closed()
+
+
+async def test_a_signal_while_the_app_starts_is_acted_on_once_it_can_restore_the_terminal() -> None:
+    """``kill`` a quarter second after launch: run_dashboard notes the signal until the app's
+    loop takes signals, and the app then leaves as it would have, with the signal's status."""
+    session = make_session(TASKS)
+    app = make_app(session)
+    app.early_status = 143
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+    assert app.return_code == 143
+    assert not session.runner.running

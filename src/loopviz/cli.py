@@ -6,28 +6,30 @@ Every bad input ends in one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from loopviz import __version__
-from loopviz.output_file import OutputFile, OutputFileError, ReaderGone
+from loopviz.output_file import OutputFile, OutputFileError, ReaderGone, WriteStalled
 from loopviz.scenes import SCENE_PATHS, SceneError, scene_class
 from loopviz.stop_signals import StopSignals, signal_name
 from loopviz.trace import check_speed
 
 if TYPE_CHECKING:
-    from loopviz.runner import SceneRunner
+    from loopviz.runner import SceneRunner, SceneSpec, ScheduledAction
 
 USAGE_ERROR = 2
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 #: An error message shows at most this much of any one word the user typed (a 100 KB argument
 #: would bury the message).
 LONGEST_WORD = 120
+LONGEST_MESSAGE = 400
 #: The dashboard runs each scene again this many loop seconds after it ends, so a class never
 #: looks at a finished, frozen screen.
 DEMO_REPEAT = 3.0
@@ -173,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return record(args)
         return dashboard(args)
     except (UsageError, SceneError) as exc:
-        print(f"loopviz: error: {one_line(str(exc))}", file=sys.stderr)
+        _error(str(exc))
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
@@ -188,7 +190,10 @@ def one_line(message: str) -> str:
         text = word.group()
         return f"{text[: LONGEST_WORD - 20]}… ({len(text)} characters)"
 
-    return re.sub(rf"[^\s:,'\"]{{{LONGEST_WORD + 1},}}", cut, message)
+    message = re.sub(rf"[^\s:,'\"]{{{LONGEST_WORD + 1},}}", cut, message)
+    if len(message) > LONGEST_MESSAGE:  # many words: a long argument with spaces in it
+        message = f"{message[: LONGEST_MESSAGE - 30]}… ({len(message)} characters)"
+    return message
 
 
 # -- record ---------------------------------------------------------------------------------
@@ -198,7 +203,7 @@ def record(args: argparse.Namespace) -> int:
     """Run a scene headless and write its events. A signal that would kill the process stops
     the recording instead: every event so far is kept, and the exit status says which signal
     (128 + its number). A reader that goes away (``| head``) ends it quietly."""
-    from loopviz.runner import SceneRunner, SceneSpec, ScheduledAction
+    from loopviz.runner import SceneSpec, ScheduledAction
 
     options = scene_options(args)
     if options and args.scene != "queue":
@@ -206,97 +211,132 @@ def record(args: argparse.Namespace) -> int:
     cls = scene_class(args.scene)
     duration = args.duration if args.duration is not None else cls.default_duration
     schedule = [ScheduledAction(at, args.scene, action) for at, action in args.schedule]
-    try:
-        output = OutputFile.open(args.output)
-    except OutputFileError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        runner = SceneRunner(
-            [SceneSpec(args.scene, args.variant, options)],
-            speed=args.speed,
-            capacity=RECORD_CAPACITY,
-            duration=duration,
-            schedule=schedule,
-        )
-    except BaseException:
-        output.discard()
-        raise
+    where = "standard output" if args.output == "-" else args.output
+    # Signals are caught from before the file is opened: a draft is never left behind, and a
+    # FIFO nobody opens can still be given up on.
+    with StopSignals() as stop:
+        try:
+            output = OutputFile.open(args.output, should_stop=stop.requested)
+        except WriteStalled:
+            _say(f"stopped by {signal_name(stop.received or 0)}; nothing was written")
+            return stop.exit_status
+        except OutputFileError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            ended = _record_into(
+                output, args, SceneSpec(args.scene, args.variant, options), duration, schedule, stop
+            )
+        except BaseException:  # a bug: the old file stays whole, the traceback is the report
+            output.discard()
+            raise
+    if ended.problem is not None:
+        _error(ended.problem)
+    kept = f"{output.lines_written} events ({ended.last_t:.1f} s of loop time)"
+    if ended.signal is not None:
+        _say(f"stopped by {signal_name(ended.signal)}; kept {kept} in {where}")
+    elif ended.problem is None and not ended.reader_gone:
+        _say(f"recorded {kept} to {where}")
+    if ended.dropped:
+        _warn(f"{ended.dropped} events were dropped (the recorder fell behind)")
+    for scene, error in ended.failures.items():
+        _error(f"scene {scene!r} failed: {error}")
+    if ended.signal is not None:
+        return 128 + ended.signal
+    if ended.reader_gone:
+        return SIGPIPE_STATUS
+    return 1 if ended.problem is not None or ended.failures else 0
+
+
+@dataclass
+class _Ended:
+    """How a recording ended."""
+
+    last_t: float = 0.0
+    #: The stop signal that ended it before the scene did, if one did.
+    signal: int | None = None
+    reader_gone: bool = False
+    #: Why the file could not be written, as one line.
+    problem: str | None = None
+    dropped: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def _record_into(
+    output: OutputFile,
+    args: argparse.Namespace,
+    spec: SceneSpec,
+    duration: float,
+    schedule: list[ScheduledAction],
+    stop: StopSignals,
+) -> _Ended:
+    from loopviz.runner import SceneRunner
+
+    runner = SceneRunner(
+        [spec], speed=args.speed, capacity=RECORD_CAPACITY, duration=duration, schedule=schedule
+    )
     for item in schedule:
         if item.at > duration:
             _warn(
                 f"--at {item.at:g}:{item.action} is after the recording ends "
                 f"({duration:g} s of loop time): it will not happen"
             )
-    copied = _Copied()
-    with StopSignals() as stop:
-        runner.start()
-        try:
-            _copy_events(runner, output, stop, copied)
-            output.close()
-        except ReaderGone:
-            runner.stop()
-            output.discard()
-            return SIGPIPE_STATUS
-        except OutputFileError as exc:
-            runner.stop()
-            output.discard()
-            print(f"loopviz: error: {one_line(str(exc))}", file=sys.stderr)
-            return 1
-        except BaseException:  # a bug: the old file stays whole, the traceback is the report
-            runner.stop()
-            output.discard()
-            raise
-    where = "standard output" if args.output == "-" else args.output
-    kept = f"{copied.events} events ({copied.last_t:.1f} s of loop time)"
-    if stop.received is not None:
-        _say(f"stopped by {signal_name(stop.received)}; kept {kept} in {where}")
-    else:
-        _say(f"recorded {kept} to {where}")
-    if runner.stream.dropped:
-        _warn(f"{runner.stream.dropped} events were dropped (the recorder fell behind)")
-    for scene, error in runner.failures.items():
-        print(f"loopviz: error: scene {scene!r} failed: {error}", file=sys.stderr)
-    if stop.received is not None:
-        return stop.exit_status
-    return 1 if runner.failures else 0
-
-
-@dataclass
-class _Copied:
-    """How much of the recording is in the file so far."""
-
-    events: int = 0
-    last_t: float = 0.0
+    ended = _Ended()
+    runner.start()
+    try:
+        ended.signal = _copy_events(runner, output, stop, ended)
+        output.close()
+    except ReaderGone:
+        ended.reader_gone = True
+    except WriteStalled:
+        ended.signal = stop.received
+    except OutputFileError as exc:
+        ended.problem = str(exc)
+    finally:
+        runner.stop()
+        output.discard()  # after close() this does nothing; else the old file stays whole
+    ended.dropped = runner.stream.dropped
+    ended.failures = dict(runner.failures)
+    return ended
 
 
 def _copy_events(
-    runner: SceneRunner, output: OutputFile, stop: StopSignals, copied: _Copied
-) -> None:
-    """Move events from the loop to the file until the run ends or a stop signal arrives; each
-    batch is flushed whole, so the file holds every event copied whatever comes next."""
+    runner: SceneRunner, output: OutputFile, stop: StopSignals, ended: _Ended
+) -> int | None:
+    """Move events from the loop to the file until the run ends or a stop signal arrives (then
+    return it); each batch is flushed whole, so the file holds every event copied whatever
+    comes next."""
     while True:
-        stopping = stop.received is not None
-        if stopping:
+        stopped_by = stop.received
+        if stopped_by is not None:
             runner.stop()
         alive = runner.running
         batch = runner.stream.read()
         for event in batch:
             output.write(event.to_json() + "\n")
         output.flush()
-        copied.events += len(batch)
         if batch:
-            copied.last_t = batch[-1].t
-        if stopping or not alive:
-            return
+            ended.last_t = batch[-1].t
+        if stopped_by is not None or not alive:
+            return stopped_by
         time.sleep(0.02)
 
 
 def _say(message: str) -> None:
-    print(f"loopviz: {message}", file=sys.stderr)
+    """One line on stderr; nothing if stderr is closed or gone (a hung-up terminal): what the
+    command did must not depend on whether anyone can read about it."""
+    stream = sys.stderr
+    if stream is None:  # print(file=None) would write to stdout, maybe into the recording
+        return
+    with contextlib.suppress(OSError, ValueError):
+        print(f"loopviz: {one_line(message)}", file=stream, flush=True)
 
 
 def _warn(message: str) -> None:
-    print(f"loopviz: warning: {message}", file=sys.stderr)
+    _say(f"warning: {message}")
+
+
+def _error(message: str) -> None:
+    _say(f"error: {message}")
 
 
 # -- the dashboard --------------------------------------------------------------------------

@@ -75,6 +75,10 @@ class StopSignals:
         if self.received is None:
             self.received = number
 
+    def requested(self) -> bool:
+        """Whether a stop signal has arrived (for code that waits and must give up)."""
+        return self.received is not None
+
     @property
     def exit_status(self) -> int:
         """What a shell reports for a process the signal killed."""

@@ -14,6 +14,8 @@ import functools
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from types import FrameType
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
@@ -113,6 +115,10 @@ class LoopvizApp(App[int]):
         self.hang_up_timer: threading.Timer | None = None
         self._signal_handlers: list[int] = []
         self._frame_timer: Timer | None = None
+        #: Set by run_dashboard: the status of a signal that came before the app could take it,
+        #: and the signals the parent made us ignore (nohup), which stay ignored.
+        self.early_status: int | None = None
+        self.ignored_signals: frozenset[int] = frozenset()
         self._quitting = False
         self._zoom = "all"
         self._laid_out_for = Size(0, 0)
@@ -151,9 +157,13 @@ class LoopvizApp(App[int]):
         # not off the main thread, as under a test runner).
         loop = asyncio.get_running_loop()
         for number, status in _ENDING_SIGNALS.items():
+            if number in self.ignored_signals:
+                continue
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(number, self._signalled, status)
                 self._signal_handlers.append(number)
+        if self.early_status is not None:  # a signal came while the app was starting
+            self._signalled(self.early_status)
 
     async def on_unmount(self) -> None:
         if self._frame_timer is not None:  # None if mounting failed before it started
@@ -357,6 +367,29 @@ class LoopvizApp(App[int]):
         self.notify(action.replace("-", " "), timeout=1.5)
 
 
+@contextlib.contextmanager
+def _signals_noted_until_mounted(app: LoopvizApp) -> Iterator[None]:
+    """Until the app's loop takes them (``on_mount``), an ending signal is noted for the app to
+    act on once it can restore the terminal: killed while starting, it must still leave the
+    terminal as it found it."""
+
+    def note(number: int, frame: FrameType | None) -> None:
+        if app.early_status is None:
+            app.early_status = _ENDING_SIGNALS[number]
+
+    previous = {
+        number: signal.signal(number, note)
+        for number in _ENDING_SIGNALS
+        if number not in app.ignored_signals
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(number, handler)
+
+
 def run_dashboard(
     specs: list[SceneSpec],
     *,
@@ -368,8 +401,12 @@ def run_dashboard(
     """Run the dashboard until the user quits; the traced loop is always stopped on the way out."""
     session = Session(specs, speed=speed, paused=paused)
     app = LoopvizApp(session, focus=focus, theme=theme)
+    app.ignored_signals = frozenset(
+        number for number in _ENDING_SIGNALS if signal.getsignal(number) == signal.SIG_IGN
+    )
     try:
-        app.run()
+        with _signals_noted_until_mounted(app):
+            app.run()
     finally:
         signalled = app.return_code in _ENDING_SIGNALS.values()
         session.stop(timeout=SIGNAL_GRACE if signalled else 5.0)
