@@ -121,3 +121,62 @@ def test_the_loop_bar_counts_are_true_at_every_stop_of_the_gate() -> None:
         assert len(seen) > 2  # the counts did change on the way
     finally:
         assert runner.stop(), "the traced loop did not stop"
+
+
+NOTES_LOG = [
+    "Non Blocking - creating socket",
+    "Non Blocking - connecting",
+    "Non Blocking - connected",
+    "Non Blocking - waiting",
+    "Non Blocking - sending",
+    "Non Blocking - sent: 7",
+    "Non Blocking - waiting",
+    "Non Blocking - waiting",
+    "Non Blocking - waiting",
+    "Non Blocking - reading",
+    "Non Blocking - data: 7",
+    "Non Blocking - closing",
+]
+
+
+@pytest.mark.parametrize("stepped", [True, False], ids=["stepped", "running"])
+def test_the_notes_select_loop_can_be_walked_through_call_by_call(stepped: bool) -> None:
+    """``create_nonblocking`` (sockets --variant select): stepped with ``t`` its thread makes
+    the same select calls, in the same loop time, as running: writable -> send, two 0.5 s
+    timeouts while the server takes 1.5 s, readable -> recv -> close; its log lines are the
+    notes' own. While the loop is held, the thread makes no call at all."""
+    spec = SceneSpec("sockets", "select", {"rounds": 1})
+    runner = SceneRunner([spec], speed=1 if stepped else 4, paused=stepped)
+    runner.start()
+    try:
+        if stepped:
+            events: list[Event] = []
+            for _ in range(100):
+                deadline = time.monotonic() + 10
+                while runner.loop.gate.waiting_at is None and runner.running:
+                    assert time.monotonic() < deadline, "the loop never stopped at its gate"
+                    time.sleep(0.001)
+                time.sleep(0.05)  # held: the thread must not run ahead meanwhile
+                batch = runner.stream.read()
+                events += batch
+                assert len(kinds(batch, "select.call")) <= 1, "more than one call in a step"
+                if kinds(events, "scene.finished", "scene.failed"):
+                    break
+                runner.loop.step_task()
+        else:
+            assert runner.join(30), "the scene did not finish"
+            events = runner.stream.read()
+    finally:
+        assert runner.stop(), "the traced loop did not stop"
+    assert kinds(events, "scene.finished"), kinds(events, "scene.failed")
+    returns = kinds(events, "select.returned")
+    story = [
+        "timeout" if r["timed_out"] else "r" if r["readable"] else "w" if r["writable"] else "x"
+        for r in returns
+    ]
+    assert story == ["w", "timeout", "timeout", "r"]
+    for timed_out in returns[1:3]:
+        assert timed_out["waited"] == pytest.approx(0.5, abs=0.05)
+    log = [e["text"].rstrip("\n") for e in kinds(events, "output") if e.get("thread")]
+    assert log == NOTES_LOG
+    assert {e["thread"] for e in kinds(events, "output") if e.get("thread")} == {"client#1 thread"}

@@ -283,3 +283,31 @@ async def test_a_session_paused_from_the_start() -> None:
         assert session.models.core.loop.iteration == 0
         assert "‖ PAUSED" in loop_bar(app)
         await step_until(pilot, lambda: session.models.core.loop.iteration >= 2, "two steps")
+
+
+async def test_the_select_panel_keeps_the_history_of_the_threads_select_calls() -> None:
+    """Stepping the notes' create_nonblocking: every call stays on screen with what it returned
+    (it used to show only the latest one)."""
+    from test_ui_support import press_and_settle
+
+    session = make_session(
+        SceneSpec("sockets", "select", {"rounds": 1}), virtual_time=False, speed=2
+    )
+    app = make_app(session, focus="sockets")
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        for _ in range(60):
+            returned = [c for c in session.models.raw_selects if c.returned is not None]
+            if len(returned) >= 4:
+                break
+            await press_and_settle(pilot, "t")
+        await pilot.press("2")  # the select panel, zoomed: as a class would look at it
+        await settle(pilot)
+        text = panel_text(app, "select")
+        assert "#1 select([client#1], [client#1], [client#1], 0.5)" in text
+        assert "→ readable [] writable [client#1]" in text
+        assert text.count("→ timed out after 0.50s") == 2, text
+        assert "#4 select([client#1], [], [client#1], 0.5)" in text
+        assert "→ readable [client#1] writable []" in text
+        lines = [(line.task, line.text) for line in session.models.output]
+        assert ("client#1 thread", "Non Blocking - sending\n") in lines, lines

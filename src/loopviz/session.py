@@ -51,6 +51,18 @@ class SceneProblem:
     error: str
 
 
+#: Calls of the hand-written select loop kept for the Select panel's history.
+RAW_SELECTS_KEPT = 50
+
+
+@dataclass
+class RawSelect:
+    """One ``select.select`` call of the sockets scene's thread, and its return once it came."""
+
+    call: Event
+    returned: Event | None = None
+
+
 @dataclass
 class SessionModels:
     """Everything a view shows, rebuilt from events only."""
@@ -59,9 +71,8 @@ class SessionModels:
     queue: QueueStats = field(default_factory=QueueStats)
     output: deque[OutputLine] = field(default_factory=lambda: deque(maxlen=500))
     problems: list[SceneProblem] = field(default_factory=list)
-    #: The sockets scene's hand-written select loop (in a thread): its last call and return.
-    raw_select_call: Event | None = None
-    raw_select_returned: Event | None = None
+    #: The sockets scene's hand-written select loop (in a thread): its calls, newest last.
+    raw_selects: deque[RawSelect] = field(default_factory=lambda: deque(maxlen=RAW_SELECTS_KEPT))
 
     def apply(self, event: Event) -> None:
         self.core.apply(event)
@@ -69,7 +80,8 @@ class SessionModels:
         if kind.startswith(("queue.", "consumer.")):
             self.queue.apply(event)
         elif kind == "output":
-            self.output.append(OutputLine(event.t, event.get("name"), event["text"]))
+            who = event.get("name") or event.get("thread")
+            self.output.append(OutputLine(event.t, who, event["text"]))
         elif kind == "scene.failed":
             self.problems.append(SceneProblem(event["scene"], event["error"]))
         elif kind == "scene.finished":
@@ -80,9 +92,12 @@ class SessionModels:
                 what += f" finished in {took:.2f} s of loop time"
             self.output.append(OutputLine(event.t, "loopviz", what))
         elif kind == "select.call":
-            self.raw_select_call = event
+            self.raw_selects.append(RawSelect(event))
         elif kind == "select.returned":
-            self.raw_select_returned = event
+            for call in reversed(self.raw_selects):
+                if (call.call["round"], call.call["call"]) == (event["round"], event["call"]):
+                    call.returned = event
+                    break
 
 
 class Session:

@@ -24,9 +24,12 @@ Variants (the default comes first):
     ``select.select(inputs, outputs, inputs, 0.5)``, in a worker thread, against the server on the
     traced loop: the raw mechanism next to asyncio's own selector serving the other end (its
     timeout set by the server's delay timer). ``client#N`` is never on the loop's selector. Every
-    call is recorded (``select.call``, ``select.returned``). The 0.5 s timeout is loop time: the
-    thread waits ``0.5 / speed`` wall seconds, so the count of empty returns is the same at every
-    speed.
+    call is recorded (``select.call``, ``select.returned``), and the notes' own log lines
+    (``Non Blocking - waiting``...) are ``output`` events of the thread. The 0.5 s timeout is
+    loop time: the thread's ``select`` waits on the loop's clock (``0.5 / speed`` wall seconds
+    running, still while the loop is held, jumped with it when stepping), so the count of empty
+    returns is the same at every speed and stepped. While the loop is paused, each step the
+    class takes lets the thread make one ``select`` call (``StepGate.follow``).
 
 Options: ``delay`` (loop seconds the server takes to answer, > 0), ``rounds`` (requests, >= 1).
 Event fields are documented in ``docs/events-sockets.md``.
@@ -57,6 +60,8 @@ REQUEST = b"hello\r\n"
 TICK = 0.25
 PAUSE = 0.5
 SELECT_TIMEOUT = 0.5
+#: Wall seconds the select variant's thread waits at most before looking at the loop's clock.
+LOOK_AGAIN = 0.02
 DEFAULT_DELAY = 1.5
 DEFAULT_ROUNDS = 3
 
@@ -208,8 +213,12 @@ class SelectClient:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        #: The loop's steps this thread has moved with (``StepGate.follow``): made during a
+        #: step of the loop, the thread's first call goes with that step.
+        self._steps_seen = scene.loop.gate.steps_taken - 1
 
     def run(self) -> None:
+        self.log("creating socket")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         label = f"client#{self.number}"
         self.scene.label_fd(sock, label)
@@ -227,11 +236,14 @@ class SelectClient:
             self.close(sock, fd)
 
     def talk(self, sock: socket.socket, fd: int) -> None:
-        """The notes' loop: send when writable, read when readable, close."""
+        """The notes' loop, line for line: send when writable, read when readable, close."""
+        self.log("connecting")
         result = sock.connect_ex(self.address)  # a blocking connect, as in the notes
         if result != 0:
+            self.log("failed to connect")
             self.scene.client_event("sockets.connect_failed", self.number, fd, errno=result)
             return
+        self.log("connected")
         self.scene.client_event("sockets.connected", self.number, fd, port=self.address[1])
         if self._stopping.is_set():
             return
@@ -240,30 +252,45 @@ class SelectClient:
         outputs = [sock]
         sent_at = None
         while inputs:
+            self.log("waiting")
             readable, writable, exceptional = self.select(inputs, outputs, inputs, SELECT_TIMEOUT)
             for s in writable:
+                self.log("sending")
                 sent = s.send(REQUEST)
+                self.log(f"sent: {sent}")
                 sent_at = self.scene.loop.time()
                 self.scene.client_event("sockets.sent", self.number, fd, bytes=sent)
                 outputs.remove(s)
             for s in readable:
+                self.log("reading")
                 data = s.recv(RECV_SIZE)
+                self.log(f"data: {len(data)}")
                 waited = None if sent_at is None else round(self.scene.loop.time() - sent_at, 6)
                 self.scene.client_event(
                     "sockets.received", self.number, fd, bytes=len(data), waited=waited
                 )
+                self.log("closing")
                 self.close(s, fd)
                 inputs.remove(s)
                 break
             for s in exceptional:
                 if s not in inputs:
                     break  # already read and closed above
+                self.log("error")
                 self.scene.client_event("sockets.error", self.number, fd)
                 inputs.remove(s)
                 if s in outputs:
                     outputs.remove(s)
                 self.close(s, fd)
                 break
+
+    def log(self, message: str) -> None:
+        """The notes' ``logging.info('Non Blocking - ...')``, as an output line of this thread."""
+        self.scene.loop.print_from_thread(f"Non Blocking - {message}\n", self.thread_name)
+
+    @property
+    def thread_name(self) -> str:
+        return f"client#{self.number} thread"
 
     def select(
         self,
@@ -274,13 +301,14 @@ class SelectClient:
     ) -> tuple[list[socket.socket], list[socket.socket], list[socket.socket]]:
         """``select.select`` with ``timeout`` in loop seconds, recorded before and after.
 
-        This thread is not the loop, so the loop's pause cannot stop it; it waits here instead
-        while the loop is paused, so a paused screen does not fill with empty selects."""
+        This thread is not the loop, so the loop's gate cannot hold it: it holds itself. While
+        the loop is paused it waits here for the loop's next step, and its timeout runs on the
+        loop's clock, so a stepped or paused class sees the same calls, in the same loop time,
+        as a running one."""
         scene = self.scene
-        while scene.loop.paused and not self._stopping.is_set():
-            time.sleep(0.02)
+        loop = scene.loop
+        self._steps_seen = loop.gate.follow(self._steps_seen, self._stopping.is_set)
         self.calls += 1
-        wall_timeout = timeout / scene.speed  # real time is not dilated
         scene.emit(
             "select.call",
             round=self.number,
@@ -289,10 +317,12 @@ class SelectClient:
             outputs=self.names(outputs),
             errors=self.names(errors),
             timeout=timeout,
-            wall_timeout=round(wall_timeout, 6),
+            wall_timeout=round(timeout / scene.speed, 6),
         )
-        before, started = scene.loop.time(), time.perf_counter()
-        readable, writable, exceptional = select.select(inputs, outputs, errors, wall_timeout)
+        before, started = loop.time(), time.perf_counter()
+        readable, writable, exceptional = self._select_in_loop_time(
+            inputs, outputs, errors, before + timeout
+        )
         scene.emit(
             "select.returned",
             round=self.number,
@@ -301,10 +331,31 @@ class SelectClient:
             writable=self.names(writable),
             exceptional=self.names(exceptional),
             timed_out=not (readable or writable or exceptional),
-            waited=round(scene.loop.time() - before, 6),
+            waited=round(loop.time() - before, 6),
             waited_wall=round(time.perf_counter() - started, 6),
         )
         return readable, writable, exceptional
+
+    def _select_in_loop_time(
+        self,
+        inputs: list[socket.socket],
+        outputs: list[socket.socket],
+        errors: list[socket.socket],
+        deadline: float,
+    ) -> tuple[list[socket.socket], list[socket.socket], list[socket.socket]]:
+        """``select.select`` until ``deadline`` on the loop's clock: in slices of at most
+        ``LOOK_AGAIN`` wall seconds, so a pause, a speed change or a stepped jump of the clock
+        is seen at once."""
+        clock = self.scene.loop.clock
+        while True:
+            remaining = deadline - clock.now()
+            if remaining <= 0 or self._stopping.is_set():
+                return [], [], []
+            wall = clock.wall_seconds(remaining) or 0.0
+            wait = LOOK_AGAIN if clock.frozen else min(LOOK_AGAIN, wall)
+            ready = select.select(inputs, outputs, errors, wait)
+            if any(ready):
+                return ready
 
     def names(self, socks: list[socket.socket]) -> list[dict[str, Any]]:
         return [fd_fields(s.fileno(), self._labels[s.fileno()]) for s in socks]

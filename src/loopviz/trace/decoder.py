@@ -324,7 +324,10 @@ class Decoder:
         )
 
     def _output(self, r: tuple[Any, ...], t: float) -> None:
-        self._emit(t, E.OUTPUT, {"task": r[3], "name": self.task_name(r[3]), "text": r[4]})
+        fields = {"task": r[3], "name": self.task_name(r[3]), "text": r[4]}
+        if len(r) > 5:  # printed by a scene's own thread
+            fields["thread"] = r[5]
+        self._emit(t, E.OUTPUT, fields)
 
     def _fd_watch(self, r: tuple[Any, ...], t: float) -> None:
         self.fds[r[3]] = r[4]

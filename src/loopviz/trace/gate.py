@@ -46,6 +46,8 @@ class StepGate:
         #: Called on the loop thread each time the gate starts holding it, with where: the
         #: selector records the loop's queues as they are at that stop (``loop_held``).
         self.on_hold: Callable[[str], None] | None = None
+        #: Steps the loop thread has taken from the queue of requests (see ``follow``).
+        self.steps_taken = 0
 
     @property
     def paused(self) -> bool:
@@ -98,6 +100,18 @@ class StepGate:
             self._cond.notify_all()
         self._wake()
 
+    def follow(self, seen: int, stopping: Callable[[], bool]) -> int:
+        """For a scene's own thread that must move with the loop (the sockets scene's hand-written
+        select loop): while the loop is paused, wait until it takes a step after the ``seen``-th,
+        so each step the class asks for lets the thread take one step too; running, return at
+        once. Returns the steps taken so far, the thread's next ``seen``."""
+        with self._cond:
+            while self._paused and not self._closed and self.steps_taken <= seen:
+                if stopping():
+                    break
+                self._cond.wait(0.05)
+            return self.steps_taken
+
     # -- called on the loop thread -------------------------------------------------------------
 
     def at_iteration_start(self) -> None:
@@ -120,6 +134,8 @@ class StepGate:
                 kind = self._requests.popleft()
                 # An iteration asked for mid-way runs the rest of the current one.
                 self._running = "rest of iteration" if kind == ITERATION else TASK_STEP
+                self.steps_taken += 1
+                self._cond.notify_all()  # threads that follow the loop's steps (``follow``)
                 if self._clock.frozen:
                     self._clock.unfreeze()  # the step costs loop time, as running would
                 break

@@ -335,6 +335,11 @@ class TracedEventLoop(_Spawner, asyncio.SelectorEventLoop):  # type: ignore[misc
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
         self.tracer.label_fd(fd, label)
 
+    def print_from_thread(self, text: str, thread: str) -> None:
+        """What a scene's own thread prints (a worker's log lines): an ``output`` event naming
+        ``thread``. Safe from any thread."""
+        self.tracer.write_thread_output(text, thread)
+
     def emit(self, kind: str, **fields: Any) -> None:
         """Put a scene's domain event on the stream. Safe from any thread."""
         self.tracer.emit(kind, fields)

@@ -255,6 +255,11 @@ class Tracer(Recorder):
         if self.pending_output:
             self._flush_output(self.current)
 
+    def write_thread_output(self, text: str, thread: str) -> None:
+        """Text a scene's own thread printed (not the loop's): one ``output`` event, no task,
+        naming the thread. Safe from any thread."""
+        self.append((R.OUTPUT, self.next_seq(), time.monotonic(), None, text, thread))
+
     def _flush_loose(self) -> None:
         text = "".join(self.loose_output)
         self.loose_output.clear()

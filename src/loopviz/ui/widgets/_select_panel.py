@@ -3,12 +3,14 @@ returned, a short history of ready counts, and the hand-written select loop when
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from loopviz.models.selector import SelectorState
-from loopviz.trace import Event
+from loopviz.session import RawSelect
 from loopviz.ui.palette import Palette
 from loopviz.ui.widgets._panel import Panel
 
@@ -87,34 +89,55 @@ def last_select(selector: SelectorState, palette: Palette) -> Text:
     return text
 
 
-def raw_select(call: Event | None, returned: Event | None, palette: Palette) -> Text | None:
-    """The hand-written ``select.select`` loop of the sockets scene, when it runs."""
-    if call is None:
+def raw_selects(
+    calls: Sequence[RawSelect], palette: Palette, *, rows: int, width: int
+) -> Text | None:
+    """The hand-written ``select.select`` loop of the sockets scene, when it runs: its last
+    calls that fit in ``rows`` lines, oldest first, each with what it returned (on a line of
+    its own when ``width`` is too narrow for both), so a class stepping through them sees
+    writable -> send, the timeouts, readable -> recv."""
+    if not calls or rows < 1:
         return None
 
     def names(entries: list[dict[str, object]]) -> str:
         return "[" + ", ".join(str(e.get("label", e.get("fd"))) for e in entries) + "]"
 
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append("thread: ", palette.muted)
-    text.append(
-        f"select({names(call.get('inputs', []))}, {names(call.get('outputs', []))}, "
-        f"{names(call.get('errors', []))}, {call.get('timeout')})",
-        palette.strong,
-    )
-    if returned is not None and returned.get("call") == call.get("call"):
-        if returned.get("timed_out"):
-            text.append(" → timed out", palette.muted)
+    lines: list[tuple[Text, Text]] = []
+    for entry in calls:
+        call, returned = entry.call, entry.returned
+        asked = Text(f" #{call.get('call')} ", palette.muted)
+        asked.append(
+            f"select({names(call.get('inputs', []))}, {names(call.get('outputs', []))}, "
+            f"{names(call.get('errors', []))}, {call.get('timeout')})",
+            palette.strong,
+        )
+        if returned is None:
+            answer = Text(" → waiting…", palette.ready)
+        elif returned.get("timed_out"):
+            answer = Text(f" → timed out after {returned.get('waited', 0):.2f}s", palette.muted)
         else:
-            text.append(
-                f" → r {names(returned.get('readable', []))}"
-                f" w {names(returned.get('writable', []))}",
+            answer = Text(
+                f" → readable {names(returned.get('readable', []))}"
+                f" writable {names(returned.get('writable', []))}"
+                f" after {returned.get('waited', 0):.2f}s",
                 palette.strong,
             )
-    else:
-        text.append(" → waiting…", palette.ready)
+        lines.append((asked, answer))
+    two_lines = any(len(a) + len(b) > width for a, b in lines)
+    shown = lines[-max(1, rows // 2 if two_lines else rows) :]
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("thread's select calls:", palette.muted)
+    for asked, answer in shown:
+        text.append("\n")
+        text.append_text(asked)
+        if two_lines:
+            text.append("\n   ")
+        text.append_text(answer)
     return text
 
+
+#: Most lines the sockets scene's own select loop gets (calls and what they returned).
+RAW_SELECT_ROWS = 8
 
 #: Loop seconds the readiness lanes span.
 READY_WINDOW = 8.0
@@ -173,11 +196,16 @@ class SelectPanel(Panel):
         spark.append("ready fds per select ", palette.muted)
         spark.append(sparkline(history, max(8, self.content_size.width - 22)), palette.lane)
         parts: list[RenderableType] = [last_select(selector, palette), spark]
-        thread = raw_select(models.raw_select_call, models.raw_select_returned, palette)
-        if thread is not None:
-            parts.append(thread)
         lines = len(parts) + 1  # the last select call takes two lines
         watched = len(selector.watched)
+        # The thread's calls get what the fd table (at least one row) leaves, up to six.
+        thread_rows = min(RAW_SELECT_ROWS, height - lines - 1 - max(1, watched) - 1 - 1)
+        thread = raw_selects(
+            models.raw_selects, palette, rows=thread_rows, width=self.content_size.width
+        )
+        if thread is not None:
+            parts.append(thread)
+            lines += thread.plain.count("\n") + 1
         # Lanes only where the fd table leaves room (a zoomed or tall panel).
         spare = height - lines - 1 - max(1, watched) - 1
         if spare >= 3:
