@@ -117,7 +117,7 @@ def test_blocking_steps_are_stalls_measured_in_loop_time() -> None:
     state.apply_all(recorded("blocking", speed=20, virtual=False))
     assert state.stalls == 52
     stall = state.last_stall
-    assert stall is not None and stall.name == "blocking_alphabet"
+    assert stall is not None and stall.name == "print_alphabet"
     assert stall.duration == pytest.approx(0.25 / 20, rel=0.5)
     assert stall.loop_duration == pytest.approx(0.25, rel=0.2)
 

@@ -12,6 +12,7 @@ import pytest
 
 from loopviz.models.loop_state import LoopState
 from loopviz.models.narration import Narration, call_of, seconds
+from loopviz.scenes import notes_blocking
 from loopviz.scenes.tasks import TasksScene
 from loopviz.trace import Event
 from tracing import run_traced
@@ -35,7 +36,8 @@ def all_sentences(events: tuple[Event, ...], **options: object) -> list[str]:
 
 def line_of(function: object, text: str) -> str:
     lines, first = inspect.getsourcelines(function)  # type: ignore[arg-type]
-    return f"tasks.py:{first + next(i for i, line in enumerate(lines) if text in line)}"
+    name = inspect.getsourcefile(function).rsplit("/", 1)[-1]  # type: ignore[arg-type]
+    return f"{name}:{first + next(i for i, line in enumerate(lines) if text in line)}"
 
 
 def ev(seq: int, t: float, kind: str, **fields: object) -> Event:
@@ -91,12 +93,14 @@ def test_history_is_short_and_newest_last() -> None:
 def test_a_blocking_call_is_named_with_its_line_and_loop_time() -> None:
     narration = Narration(history_size=1000, loop=LoopState(speed=20))
     narration.apply_all(recorded("blocking", speed=20))
-    where = line_of(TasksScene.blocking_numbers, "time.sleep(")
+    where = line_of(notes_blocking.print_numbers, "time.sleep(")
     pattern = re.compile(
-        rf"blocking_numbers blocked the loop for 0\.2\d s at {where} \(time\.sleep\(\.\.\.\)\): "
-        r"nothing else could run; the loop runs blocking_alphabet next\."
+        rf"print_numbers blocked the loop for 0\.2\d s at {where} \(time\.sleep\(\.\.\.\)\): "
+        r"nothing else could run; the loop runs print_alphabet next\."
     )
-    assert any(pattern.fullmatch(s) for s in narration.sentences)
+    assert any(pattern.fullmatch(s) for s in narration.sentences), [
+        s for s in narration.sentences if "blocked" in s
+    ][:3]
 
 
 def test_waiting_on_a_socket_names_its_label() -> None:

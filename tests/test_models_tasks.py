@@ -83,8 +83,8 @@ def test_a_suspended_task_shows_what_it_awaits_and_where() -> None:
     numbers = by_name(table, "print_numbers")
     assert numbers.state == WAITING
     assert (numbers.awaits, numbers.await_kind, numbers.fd) == ("sleep(0.25)", "sleep", None)
-    assert numbers.line == line_of(tasks_scene.print_numbers, "await asyncio.sleep(PAUSE)")
-    assert numbers.source == "await asyncio.sleep(PAUSE)"
+    assert numbers.line == line_of(tasks_scene.print_numbers, "await asyncio.sleep(0.25)")
+    assert numbers.source == "await asyncio.sleep(0.25)"
     assert by_name(table, "print_alphabet").state == READY  # spawned, not yet run
 
 

@@ -56,9 +56,9 @@ def test_after_step_names_sleep_and_the_source_line() -> None:
     assert first["awaits"] == "sleep(0.25)"
     assert first["await_kind"] == "sleep"
     assert first["done"] is False
-    sleep_line = line_of(tasks_scene.print_numbers, "await asyncio.sleep(PAUSE)")
+    sleep_line = line_of(tasks_scene.print_numbers, "await asyncio.sleep(0.25)")
     assert first["line"] == f"tasks.py:{sleep_line}"
-    assert first["source"] == "await asyncio.sleep(PAUSE)"
+    assert first["source"] == "await asyncio.sleep(0.25)"
     assert first["path"] == tasks_scene.__file__
 
 

@@ -179,7 +179,7 @@ async def test_a_blocked_loop_shows_frozen_and_for_how_long_and_every_key_answer
     async with app.run_test(size=WIDE) as pilot:
         await wait_for(pilot, lambda: frozen_seconds(app) is not None, "the bar to say FROZEN")
         bar = loop_bar(app)
-        assert re.search(r"in blocking_(numbers|alphabet): nothing else runs", bar)
+        assert re.search(r"in print_(numbers|alphabet): nothing else runs", bar)
         first = frozen_seconds(app)
         assert first is not None
         await wait_for(

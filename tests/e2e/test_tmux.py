@@ -167,7 +167,7 @@ def assert_restored(terminal: Terminal) -> None:
 def test_ctrl_c_quits_and_restores_the_terminal(terminal: Terminal) -> None:
     terminal.type(f"{LOOPVIZ} tasks --variant blocking; echo loopviz-exited-$?")
     terminal.keys("Enter")
-    terminal.wait_for(lambda s: "blocking_numbers" in s, "the blocking scene")
+    terminal.wait_for(lambda s: "print_numbers" in s, "the blocking scene")
     terminal.keys("C-c")
     terminal.wait_for(lambda s: "loopviz-exited-130" in s, "loopviz exit 130 after ctrl+c")
     assert_restored(terminal)
@@ -185,7 +185,7 @@ def test_sigterm_and_sigint_restore_the_terminal(
         "echo loopviz-exited-$?"
     )
     terminal.keys("Enter")
-    terminal.wait_for(lambda s: "blocking_numbers" in s, "the blocking scene")
+    terminal.wait_for(lambda s: "print_numbers" in s, "the blocking scene")
     assert terminal.flag("alternate_on") == "1"
     os.kill(int(pid_file.read_text()), number)
     terminal.wait_for(lambda s: f"loopviz-exited-{status}" in s, f"loopviz exit {status}")

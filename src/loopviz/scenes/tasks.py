@@ -27,32 +27,32 @@ Variants:
     ``print_numbers`` first, then ``print_alphabet`` (two stalls of 6.5 s). Exactly the output and
     the 13 s of ``sync``: async code that blocks is synchronous code.
 
-Real ``time.sleep`` is not dilated, so the blocking variants sleep ``self.wall(0.25)`` = ``0.25 /
-speed`` wall seconds: 0.25 s of *loop* time at every speed, and the lesson looks the same at 0.1x
-and at 20x. (Once the scenes are being stopped, ``wall`` returns 0 so that nothing blocks.)
+The blocking variants' coroutines are in ``notes_blocking`` and ``notes_literal``, named as in
+the notes (``print_numbers``, ``print_alphabet``); their ``time.sleep(0.25)`` is 0.25 s of
+*loop* time at every speed (``loopviz.scene_time``), so the lesson looks the same at 0.1x and
+at 20x.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import ClassVar
 
+from loopviz import scene_time
+from loopviz.scenes import notes_blocking, notes_literal
 from loopviz.scenes.base import Scene
-
-PAUSE = 0.25
 
 
 async def print_numbers() -> None:
     for i in range(1, 27):
         print(i, "->", end=" ")
-        await asyncio.sleep(PAUSE)
+        await asyncio.sleep(0.25)
 
 
 async def print_alphabet() -> None:
     for i in range(26):
         print(chr(ord("a") + i))
-        await asyncio.sleep(PAUSE)
+        await asyncio.sleep(0.25)
 
 
 class TasksScene(Scene):
@@ -65,15 +65,10 @@ class TasksScene(Scene):
         "blocking",
         "blocking-literal",
     )
-    _stopping = False
-
-    def wall(self, loop_seconds: float) -> float:
-        """Wall seconds that last ``loop_seconds`` of loop time at the current speed."""
-        return 0.0 if self._stopping else loop_seconds / self.speed
 
     def interrupt(self) -> None:
         """Stopping: the blocking variants stop blocking, so cancellation gets through."""
-        self._stopping = True
+        scene_time.stop_blocking(self.loop)
 
     async def run(self) -> None:
         if self.variant == "async":
@@ -109,8 +104,8 @@ class TasksScene(Scene):
 
     async def run_blocking(self) -> None:
         started = asyncio.get_running_loop().time()
-        task1 = asyncio.create_task(self.blocking_numbers(), name="blocking_numbers")
-        asyncio.create_task(self.blocking_alphabet(), name="blocking_alphabet")  # noqa: RUF006
+        task1 = asyncio.create_task(notes_blocking.print_numbers(), name="print_numbers")
+        asyncio.create_task(notes_blocking.print_alphabet(), name="print_alphabet")  # noqa: RUF006
         await task1
         self.emit(
             "scene.finished", variant="blocking", took=asyncio.get_running_loop().time() - started
@@ -118,33 +113,11 @@ class TasksScene(Scene):
 
     async def run_blocking_literal(self) -> None:
         started = asyncio.get_running_loop().time()
-        task1 = asyncio.create_task(self.literal_numbers(), name="print_numbers")
-        asyncio.create_task(self.literal_alphabet(), name="print_alphabet")  # noqa: RUF006
+        task1 = asyncio.create_task(notes_literal.print_numbers(), name="print_numbers")
+        asyncio.create_task(notes_literal.print_alphabet(), name="print_alphabet")  # noqa: RUF006
         await task1
         self.emit(
             "scene.finished",
             variant="blocking-literal",
             took=asyncio.get_running_loop().time() - started,
         )
-
-    async def literal_numbers(self) -> None:
-        for i in range(1, 27):
-            print(i, "->", end=" ")
-            time.sleep(self.wall(PAUSE))  # was: await asyncio.sleep(0.25)
-
-    async def literal_alphabet(self) -> None:
-        for i in range(26):
-            print(chr(ord("a") + i))
-            time.sleep(self.wall(PAUSE))  # was: await asyncio.sleep(0.25)
-
-    async def blocking_numbers(self) -> None:
-        for i in range(1, 27):
-            print(i, "->", end=" ")
-            time.sleep(self.wall(PAUSE))  # blocks the loop thread: nothing else can run
-            await asyncio.sleep(0)
-
-    async def blocking_alphabet(self) -> None:
-        for i in range(26):
-            print(chr(ord("a") + i))
-            time.sleep(self.wall(PAUSE))  # blocks the loop thread: nothing else can run
-            await asyncio.sleep(0)
