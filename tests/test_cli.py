@@ -335,3 +335,19 @@ def test_a_signal_ends_a_recording_whose_reader_does_not_read() -> None:
         os.close(read_end)
         if write_end != -1:
             os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    ("argv", "listed"),
+    [
+        (["tasks", "--help"], "async, sync, compare, blocking, blocking-literal"),
+        (["sockets", "--help"], "nonblocking, blocking, select"),
+        (["record", "--help"], "sockets: nonblocking, blocking, select"),
+    ],
+)
+def test_help_lists_the_variants(
+    argv: list[str], listed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert listed in " ".join(capsys.readouterr().out.split())

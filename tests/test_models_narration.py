@@ -205,3 +205,51 @@ def test_call_of() -> None:
     assert call_of("data = sock.recv(1024)") == "sock.recv(...)"
     assert call_of("while True:") == "while True:"
     assert call_of(None) is None
+
+
+def test_loopviz_machinery_is_named_in_the_class_words() -> None:
+    """A scene's main task created by loopviz's runner is just 'created' (not 'tasks repeater
+    created tasks main'), and the dashboard's 3 s wait before a scene starts again is said as
+    such (not 'the loop waits in select for 3 s: nothing is ready')."""
+    events = (
+        ev(0, 0.0, "task_spawned", task=1, name="tasks repeater", user=False, parent=None),
+        ev(1, 0.0, "before_task_step", task=1, name="tasks repeater"),
+        ev(
+            2,
+            0.0,
+            "task_spawned",
+            task=2,
+            name="tasks main",
+            user=True,
+            parent=1,
+            parent_name="tasks repeater",
+            site=None,
+        ),
+        ev(
+            3,
+            0.0,
+            "after_task_step",
+            task=1,
+            name="tasks repeater",
+            done=False,
+            awaits="wait",
+            await_kind="future",
+        ),
+        ev(4, 6.5, "task_exited", task=2, name="tasks main", outcome="returned", detail=""),
+        ev(
+            5,
+            6.5,
+            "before_io_wait",
+            iteration=9,
+            timeout=3.0,
+            ready=0,
+            timers=1,
+            fds=[],
+            live_tasks=None,
+        ),
+    )
+    assert all_sentences(events) == [
+        "tasks main was created; it waits in the ready queue for its first turn.",
+        "tasks main finished.",
+        "the scene's tasks have all finished; it starts again in 3 s.",
+    ]

@@ -7,6 +7,9 @@ assertion checks exactly one key's effect.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from loopviz.runner import SceneSpec
@@ -377,3 +380,21 @@ async def test_a_signal_while_the_app_starts_is_acted_on_once_it_can_restore_the
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == 143
     assert not session.runner.running
+
+
+async def test_s_saves_the_screen_as_a_new_svg_and_never_replaces_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    session = make_session(TASKS)
+    app = make_app(session)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await pilot.press("s")  # the same second: a second name, not the first file replaced
+        await pilot.pause()
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert len(saved) == 2 and all(re.fullmatch(r"loopviz-[\d-]+\.svg", n) for n in saved)
+    for name in saved:
+        svg = (tmp_path / name).read_text()
+        assert svg.startswith("<svg") and "loop" in svg and "time" in svg

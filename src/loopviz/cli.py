@@ -88,8 +88,22 @@ def _scheduled(text: str) -> tuple[float, str]:
     return at, action
 
 
+def variants_help(scene: str | None) -> str:
+    """``--variant``'s help: the variants of ``scene`` (of every scene for ``record``), the
+    default first."""
+    names = [scene] if scene is not None else list(SCENE_PATHS)
+    listed = []
+    for name in names:
+        try:
+            variants = scene_class(name).variants
+        except SceneError:
+            continue  # not in this build: its own command says so
+        listed.append(f"{name}: {', '.join(variants)}" if scene is None else ", ".join(variants))
+    return f"which variant to run ({'; '.join(listed)}); the first is the default"
+
+
 def _add_scene_options(parser: argparse.ArgumentParser, *, scene: str | None) -> None:
-    parser.add_argument("--variant", help="which variant of the scene to run (see the README)")
+    parser.add_argument("--variant", help=variants_help(scene))
     # SUPPRESS: written after the command it sets the speed; not written, the value given
     # before the command (loopviz --speed 2 tasks) stands.
     parser.add_argument(

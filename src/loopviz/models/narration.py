@@ -70,6 +70,8 @@ class Narration:
     #: The task whose step the newest sentence ends, while it waits for what the loop does next.
     pending: str | None = None
     _machinery_tasks: set[int] = field(default_factory=set, init=False, repr=False)
+    #: Shown tasks not finished yet: none left means the scene is over (until it starts again).
+    _live_tasks: set[int] = field(default_factory=set, init=False, repr=False)
     #: Loop time the select in progress began sleeping, if it sleeps (not a mere poll).
     _select_sleeps_since: float | None = field(default=None, init=False, repr=False)
 
@@ -117,7 +119,10 @@ class Narration:
             self._machinery_tasks.add(event["task"])
             if not self.machinery:
                 return
+        self._live_tasks.add(event["task"])
         name, parent, site = event.get("name"), event.get("parent_name"), event.get("site")
+        if event.get("parent") in self._machinery_tasks:
+            parent = None  # loopviz's own runner started it: not part of the lesson
         where = f" at {site}" if site else ""
         who = f"{parent} created {name}{where}" if parent else f"{name} was created{where}"
         self.say(t, f"{who}; it waits in the ready queue for its first turn.")
@@ -157,6 +162,11 @@ class Narration:
             self.say(t, text)
 
     def _before_io_wait(self, event: Event, t: float) -> None:
+        live = event.get("live_tasks")
+        if live is not None:  # the start, or after lost events: the loop's own list
+            self._live_tasks = {
+                task for task in live if self.machinery or task not in self._machinery_tasks
+            }
         sleeps = event.get("ready", 0) == 0 and event.get("timeout") != 0
         self._select_sleeps_since = t if sleeps else None
         if not sleeps:
@@ -167,6 +177,9 @@ class Narration:
 
     def _select_sentence(self, event: Event) -> str:
         timeout, timers = event.get("timeout"), event.get("timers", 0)
+        if not self._live_tasks and timeout is not None and not self.machinery:
+            # What the loop waits for is loopviz's own timer (the dashboard's repeat).
+            return f"the scene's tasks have all finished; it starts again in {seconds(timeout)}."
         labels = [entry.get("label") or f"fd {entry['fd']}" for entry in event.get("fds") or ()]
         io = f"I/O on {', '.join(labels)}" if labels else ""
         if timeout is None:
@@ -205,6 +218,7 @@ class Narration:
         task = event.get("task")
         shown = self._shown(event)
         self._machinery_tasks.discard(task)
+        self._live_tasks.discard(task)
         if not shown:
             return
         name = event.get("name") or f"task {task}"

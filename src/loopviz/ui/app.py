@@ -14,6 +14,7 @@ import functools
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 from typing import ClassVar
@@ -27,6 +28,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
+from loopviz.output_file import OutputFile, OutputFileError
 from loopviz.runner import SceneSpec
 from loopviz.scenes import SceneError
 from loopviz.session import Session
@@ -84,6 +86,7 @@ class LoopvizApp(App[int]):
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("r", "restart", "restart"),
+        Binding("s", "screenshot", "svg", show=False),
         Binding("1", "zoom('tasks')", "tasks", group=_ZOOM),
         Binding("2", "zoom('select')", "select", group=_ZOOM),
         Binding("3", "zoom('queue')", "queue", group=_ZOOM),
@@ -199,6 +202,25 @@ class LoopvizApp(App[int]):
         self.session.stop(timeout)
         with contextlib.suppress(RuntimeError):  # the app already ended (q twice)
             self.call_from_thread(self.exit, return_code=status)
+
+    def action_screenshot(self) -> None:
+        """Save what is on screen as an SVG in the current folder (a new file: never one that
+        is there already), through the same OutputFile every written file goes through."""
+        folder = os.getcwd()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"loopviz-{stamp}.svg"
+        for number in range(2, 100):
+            if not os.path.lexists(os.path.join(folder, name)):
+                break
+            name = f"loopviz-{stamp}-{number}.svg"
+        try:
+            output = OutputFile.open(os.path.join(folder, name))
+            output.write(self.export_screenshot(title=f"loopviz {stamp}"))
+            output.close()
+        except OutputFileError as exc:
+            self.notify(str(exc), severity="error", timeout=5)
+            return
+        self.notify(f"saved {name}", timeout=3)
 
     def _signalled(self, status: int) -> None:
         """SIGINT or SIGTERM: leave promptly, restoring the terminal. SIGHUP: the terminal went

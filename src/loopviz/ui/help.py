@@ -43,7 +43,8 @@ KEYS: list[tuple[str, str, str]] = [
     (
         "d",
         "take the SMS consumer down / bring it back",
-        "While it is down, requests keep arriving and wait in the queue; nothing is lost.",
+        "While it is down, requests keep arriving and wait in the queue. With manual ack nothing "
+        "is lost; auto ack loses the ones it held; with no queue, requests fail meanwhile.",
     ),
     (
         "a  x",
@@ -58,6 +59,7 @@ KEYS: list[tuple[str, str, str]] = [
         "with no queue, requests fail while the consumer is down.",
     ),
     ("r", "restart the scenes", "Everything starts again from loop time 0."),
+    ("s", "save the screen as SVG", "A new loopviz-<date>-<time>.svg in the current folder."),
     ("?", "this help", ""),
     ("q  ctrl+c", "quit", "Stops the traced loop, closes every socket, restores the terminal."),
 ]

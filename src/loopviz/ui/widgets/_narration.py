@@ -18,7 +18,13 @@ class NarrationLine(Panel):
         sentences = narration.sentences
         text = Text(overflow="ellipsis")
         if not sentences:
-            text.append("The loop has not run anything yet.", palette.muted)
+            started = self.session.models.core.loop.iteration > 0
+            text.append(
+                "loopviz is starting the scenes (its own tasks are not shown)."
+                if started
+                else "The loop has not run anything yet.",
+                palette.muted,
+            )
             return text
         text.append(sentences[-1], palette.strong)
         return text
