@@ -185,3 +185,30 @@ def test_an_eager_tasks_first_step_interrupts_its_parents_run() -> None:
     assert list(timeline.lanes[1].runs) == [(0.0, 0.1), (0.2, 0.3)]  # the child ran between
     assert list(timeline.lanes[2].runs) == [(0.1, 0.2)]
     assert timeline.lanes[2].name == "child"
+
+
+def test_tasks_sharing_a_column_are_numbered_in_the_order_they_ran() -> None:
+    """In the async run print_numbers and print_alphabet step in the same quarter second: the
+    lanes must not draw them side by side as if in parallel, but say who went first."""
+    timeline = Timeline(window=60)
+    events = recorded("async")
+    timeline.apply_all(events)
+    start = round(next(e.t for e in events if e.kind == "before_task_step"), 6)
+    turns = timeline.turns(start - 0.125, start + 6.375, 26)
+    numbers, alphabet = lane_of(timeline, "print_numbers"), lane_of(timeline, "print_alphabet")
+    # Every tick print_numbers steps first (it was created first), then print_alphabet; in
+    # the first column the main task that created them went before both.
+    assert turns[numbers][1:] == [1] * 25 and turns[alphabet][1:] == [2] * 25
+    assert turns[numbers][0] == 2 and turns[alphabet][0] == 3
+
+
+def test_a_task_alone_in_its_column_is_first_and_idle_cells_are_zero() -> None:
+    timeline = Timeline(window=60)
+    timeline.apply_all(
+        [
+            ev(0, 0.0, "task_spawned", task=1, name="a", user=True),
+            ev(1, 1.0, "before_task_step", task=1, name="a"),
+            ev(2, 1.1, "after_task_step", task=1, name="a", done=False),
+        ]
+    )
+    assert timeline.turns(0.0, 4.0, 4) == {1: [0, 1, 0, 0]}

@@ -55,6 +55,26 @@ def mark_cells(spans: Iterable[Span], t0: float, t1: float, width: int) -> list[
     return cells
 
 
+def first_touches(spans: Iterable[Span], t0: float, t1: float, width: int) -> list[float | None]:
+    """For each cell of [t0, t1], the earliest loop time a span touched it (None: none did);
+    the cells touched are exactly those ``mark_cells`` marks."""
+    if width <= 0 or t1 <= t0:
+        return [None] * max(width, 0)
+    edges = cell_edges(t0, t1, width)
+    cells: list[float | None] = [None] * width
+    for start, end in spans:
+        if start > t1 or end < t0:
+            continue
+        first = min(max(0, bisect_right(edges, start) - 1), width - 1)
+        last = min(bisect_left(edges, end) - 1, width - 1) if end > start else first
+        for i in range(first, last + 1):
+            when = max(start, edges[i])
+            seen = cells[i]
+            if seen is None or when < seen:
+                cells[i] = when
+    return cells
+
+
 @dataclass
 class Lane:
     """One task's row of run spans, oldest first (spans of one task never overlap)."""
@@ -133,6 +153,27 @@ class Timeline:
             lane.task: self.lane_cells(lane.task, t0, t1, width)
             for lane in self.rows(machinery=machinery)
         }
+
+    def turns(
+        self, t0: float, t1: float, width: int, *, machinery: bool = False
+    ) -> dict[int, list[int]]:
+        """For every lane shown, per cell of [t0, t1]: 0 where the task did not run; 1 where it
+        was the only one to run; and where several ran in the one cell, its place among them
+        (2, 3, ... for the second, third) in the order they first ran. The loop runs one task
+        at a time: tasks sharing a column took turns, and the places say in which order."""
+        until = max(t1, self.now)
+        touches = {
+            lane.task: first_touches(lane.spans(t0, until), t0, t1, width)
+            for lane in self.rows(machinery=machinery)
+        }
+        turns = {task: [0] * width for task in touches}
+        for cell in range(width):
+            ran = sorted(
+                (when, task) for task, cells in touches.items() if (when := cells[cell]) is not None
+            )
+            for place, (_, task) in enumerate(ran, start=1):
+                turns[task][cell] = place
+        return turns
 
     def stall_cells(self, t0: float, t1: float, width: int) -> list[bool]:
         """Cells of [t0, t1] during which a stalled step held the loop."""

@@ -25,6 +25,8 @@ class Palette:
     bar: Style
     bar_alt: Style
     lane: Style
+    #: A lane cell where several tasks took turns: its place in the order, on the lane colour.
+    lane_turn: Style
     warn: Style
 
     def state(self, state: str) -> Style:
@@ -70,5 +72,6 @@ def palette_for(theme: Theme) -> Palette:
         bar=Style(color=warning),
         bar_alt=Style(color=primary),
         lane=Style(color=success),
+        lane_turn=Style(color=background, bgcolor=success, bold=True),
         warn=Style(color=background, bgcolor=error, bold=True),
     )

@@ -17,6 +17,8 @@ LANE_WINDOW = 4.0
 LANE_RUN = "█"
 LANE_STALL = "▓"
 LANE_IDLE = "·"
+#: Said over the lanes when some column holds more than one task's turn.
+TURNS_LEGEND = "  1 2: took turns, in this order"
 
 
 def _seconds(value: float) -> str:
@@ -165,9 +167,13 @@ def lanes(timeline: Timeline, palette: Palette, width: int, *, max_lanes: int) -
     t1 = timeline.now
     t0 = t1 - min(LANE_WINDOW, timeline.window)
     stalls = timeline.stall_cells(t0, t1, cells)
+    turns = timeline.turns(t0, t1, cells)
+    shared = any(place > 1 for places in turns.values() for place in places)
     text = Text(no_wrap=True, overflow="ellipsis")
     header = f"{t1 - t0:g}s of loop time to {t1:.2f}s  "
-    legend = len(LANE_RUN + " ran  " + LANE_STALL + " blocked")
+    legend = len(LANE_RUN + " ran  " + LANE_STALL + " blocked") + (
+        len(TURNS_LEGEND) if shared else 0
+    )
     if name_width + len(header) + legend <= width:  # over the lanes if it fits, else from the left
         text.append(" " * name_width)
     text.append(header, palette.muted)
@@ -175,17 +181,22 @@ def lanes(timeline: Timeline, palette: Palette, width: int, *, max_lanes: int) -
     text.append(" ran  ", palette.muted)
     text.append(LANE_STALL, palette.failed)
     text.append(" blocked", palette.muted)
+    if shared:
+        text.append(TURNS_LEGEND, palette.muted)
     for lane in rows:
         text.append("\n")
         name = lane.name if len(lane.name) < name_width else lane.name[: name_width - 2] + "…"
         running = timeline.running == lane.task
         text.append(f"{name:<{name_width}}", palette.highlight if running else palette.strong)
-        marks = timeline.lane_cells(lane.task, t0, t1, cells)
-        for ran, stalled in zip(marks, stalls, strict=True):
-            if ran and stalled:
+        places = turns.get(lane.task) or [0] * cells
+        alone = [not any(turns[other][i] > 1 for other in turns) for i in range(cells)]
+        for place, stalled, only in zip(places, stalls, alone, strict=True):
+            if place and stalled:
                 text.append(LANE_STALL, palette.failed)
-            elif ran:
+            elif place and only:
                 text.append(LANE_RUN, palette.lane)
+            elif place:  # took turns with others in this column: say in which order
+                text.append(str(place) if place < 10 else "+", palette.lane_turn)
             else:
                 text.append(LANE_IDLE, palette.muted)
     return text
