@@ -311,3 +311,16 @@ async def test_the_select_panel_keeps_the_history_of_the_threads_select_calls() 
         assert "→ readable [client#1] writable []" in text
         lines = [(line.task, line.text) for line in session.models.output]
         assert ("client#1 thread", "Non Blocking - sending\n") in lines, lines
+
+
+async def test_the_compare_results_stay_pinned_while_the_output_scrolls_on() -> None:
+    """async finishes at 6.5 s, sync at 13 s; by 18 s the repeated run has printed far more
+    than the output panel holds, and both results are still on screen."""
+    session = make_session(SceneSpec("tasks", "compare", repeat=3.0), pause_at=18.0)
+    app = make_app(session)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        output = panel_text(app, "output")
+        assert "finished in (loop time):" in output
+        assert "tasks async 6.50 s" in output and "tasks sync 13.00 s" in output
+        assert "finished in 6.50 s" not in output  # the line itself scrolled away long ago

@@ -71,6 +71,9 @@ class SessionModels:
     queue: QueueStats = field(default_factory=QueueStats)
     output: deque[OutputLine] = field(default_factory=lambda: deque(maxlen=500))
     problems: list[SceneProblem] = field(default_factory=list)
+    #: Each scene variant's latest "finished in" time (loop seconds), in the order they first
+    #: finished: pinned over the output, so a result never scrolls away (compare's 6.5 vs 13 s).
+    results: dict[str, float] = field(default_factory=dict)
     #: The sockets scene's hand-written select loop (in a thread): its calls, newest last.
     raw_selects: deque[RawSelect] = field(default_factory=lambda: deque(maxlen=RAW_SELECTS_KEPT))
 
@@ -89,6 +92,7 @@ class SessionModels:
             took = event.get("took")
             what = f"{event['scene']} {variant}" if variant else str(event["scene"])
             if isinstance(took, int | float):
+                self.results[what] = took
                 what += f" finished in {took:.2f} s of loop time"
             self.output.append(OutputLine(event.t, "loopviz", what))
         elif kind == "select.call":

@@ -20,14 +20,24 @@ class OutputPanel(Panel):
     def render(self) -> RenderableType:
         palette = self.palette
         height = max(1, self.content_size.height)
-        problems = self.session.models.problems[-2:]
+        models = self.session.models
+        problems = models.problems[-2:]
         parts: list[RenderableType] = []
+        if models.results:  # pinned: a result must not scroll away with the output
+            pinned = Text(no_wrap=True, overflow="ellipsis")
+            pinned.append("finished in (loop time): ", palette.muted)
+            for number, (what, took) in enumerate(models.results.items()):
+                pinned.append("  " if number else "")
+                pinned.append(f"{what} ", palette.strong)
+                pinned.append(f"{took:.2f} s", palette.highlight)
+            parts.append(pinned)
+            height -= 1
         for problem in problems:  # a failure is never cut: it wraps
             line = Text(overflow="fold")
             line.append(f"× {problem.scene} failed: ", palette.failed)
             line.append(problem.error, palette.strong)
             parts.append(line)
-        lines = list(self.session.models.output)[-max(1, height - len(problems)) :]
+        lines = list(models.output)[-max(1, height - len(problems)) :]
         if not lines:
             if not problems:
                 parts.append(Text("nothing printed yet", palette.muted))
