@@ -454,11 +454,20 @@ Ring_init(Ring *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "a ring is initialised once");
         return -1;
     }
-    self->slots = PyMem_Calloc((size_t)capacity, sizeof(Slot));
+    if ((size_t)capacity > PY_SSIZE_T_MAX / sizeof(Slot)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t size = (size_t)capacity * sizeof(Slot);
+    self->slots = PyMem_Malloc(size);
     if (self->slots == NULL) {
         PyErr_NoMemory();
         return -1;
     }
+    /* Written now, not left to calloc: the kernel then maps every page here, when the loop is
+     * made, instead of one page fault every 56 records while the loop runs (about 80 a W3
+     * run, a fresh 4 KiB page each time until the ring has wrapped once). */
+    memset(self->slots, 0, size);
     self->capacity = capacity;
     self->head = 0;
     self->size = 0;
