@@ -305,3 +305,45 @@ def test_poll_watch_and_ready_fds_leave_out_the_loops_own_fds(hidden: int) -> No
         for a, b in pairs:
             a.close()
             b.close()
+
+
+@needs_c
+def test_freed_proxies_are_reused_and_abandoned_tasks_still_collected() -> None:
+    """A dead proxy is kept for the next task (no new GC allocation), yet a task abandoned
+    while pending, in a cycle through its proxy, is still collected."""
+    import gc
+    import weakref
+
+    from loopviz.trace import new_event_loop
+    from loopviz.trace.proxy import CTracedCoroutine
+
+    async def finishes() -> None:
+        await asyncio.sleep(0)
+
+    async def stuck(tasks: list[asyncio.Task[Any]]) -> None:
+        tasks.append(asyncio.current_task())  # type: ignore[arg-type]  # the cycle
+        await asyncio.get_running_loop().create_future()  # never resolved
+
+    loop = new_event_loop()
+    loop.set_exception_handler(lambda loop, context: None)  # "destroyed but pending"
+    try:
+        task = loop.create_task(finishes())
+        loop.run_until_complete(task)
+        first = id(task.get_coro())
+        assert type(task.get_coro()) is CTracedCoroutine
+        del task
+        task = loop.create_task(finishes())
+        assert id(task.get_coro()) == first  # the same memory, a new proxy
+        loop.run_until_complete(task)
+        del task
+        gc.collect()
+        held: list[asyncio.Task[Any]] = []
+        loop.create_task(stuck(held))
+        loop.run_until_complete(asyncio.sleep(0))
+        coro = weakref.ref(held[0].get_coro().wrapped)
+        del held
+    finally:
+        loop.close()
+    del loop
+    gc.collect()
+    assert coro() is None

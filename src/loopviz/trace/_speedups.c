@@ -62,6 +62,7 @@ static PyObject *argument_func = NULL; /* describe.argument(frame, name) */
 static PyObject *step_code = NULL;     /* records.STEP */
 static PyObject *yielded_nothing = NULL;
 static PyObject *yielded_future = NULL;
+static int yielded_nothing_value, yielded_future_value; /* the same, as C ints for the ring */
 static PyObject *before_step_code = NULL; /* records.BEFORE_STEP */
 static PyObject *exit_code = NULL;        /* records.EXIT */
 static PyObject *fd_watch_code = NULL;    /* records.FD_WATCH */
@@ -453,11 +454,20 @@ Ring_init(Ring *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "a ring is initialised once");
         return -1;
     }
-    self->slots = PyMem_Calloc((size_t)capacity, sizeof(Slot));
+    if ((size_t)capacity > PY_SSIZE_T_MAX / sizeof(Slot)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t size = (size_t)capacity * sizeof(Slot);
+    self->slots = PyMem_Malloc(size);
     if (self->slots == NULL) {
         PyErr_NoMemory();
         return -1;
     }
+    /* Written now, not left to calloc: the kernel then maps every page here, when the loop is
+     * made, instead of one page fault every 56 records while the loop runs (about 80 a W3
+     * run, a fresh 4 KiB page each time until the ring has wrapped once). */
+    memset(self->slots, 0, size);
     self->capacity = capacity;
     self->head = 0;
     self->size = 0;
@@ -1104,12 +1114,47 @@ CoroProxy_clear(CoroProxy *self)
     return 0;
 }
 
+/* Proxies of the type the loop makes (TracedCoroutine, see inherit_send) are kept for reuse
+ * when they die: a reused one is taken without a new GC allocation, so the tasks of a busy
+ * server do not bring the next collection closer (one GC allocation a task made 3.14 run
+ * more young collections on W3). The objects stay allocated, cleared and untracked, as
+ * CPython's own freelists keep lists and tuples. */
+#define PROXY_FREELIST_SIZE 1024 /* at 72 bytes each, at most 72 KiB kept */
+static PyTypeObject *proxy_freelist_type = NULL; /* the only type kept; a strong reference */
+static CoroProxy *proxy_freelist[PROXY_FREELIST_SIZE];
+static int proxy_numfree = 0;
+
 static void
 CoroProxy_dealloc(CoroProxy *self)
 {
     PyObject_GC_UnTrack(self);
     CoroProxy_clear(self);
+    if (Py_TYPE(self) == proxy_freelist_type && proxy_numfree < PROXY_FREELIST_SIZE) {
+        /* subtype_dealloc still releases the object's reference to its type: taking it from
+         * the list again makes a new one (PyObject_Init) */
+        proxy_freelist[proxy_numfree++] = self;
+        return;
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* A new, tracked proxy of ``type`` with every field NULL: a kept one when there is one. */
+static CoroProxy *
+proxy_alloc(PyTypeObject *type)
+{
+    if (type == proxy_freelist_type && proxy_numfree > 0) {
+        CoroProxy *proxy = proxy_freelist[--proxy_numfree];
+        (void)PyObject_Init((PyObject *)proxy, type);
+        PyObject_GC_Track(proxy);
+        return proxy;
+    }
+    return (CoroProxy *)type->tp_alloc(type, 0);
+}
+
+static PyObject *
+CoroProxy_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds))
+{
+    return (PyObject *)proxy_alloc(type);
 }
 
 static int
@@ -1130,6 +1175,57 @@ CoroProxy_init(CoroProxy *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->task_id, Py_NewRef(task_id));
     Py_XSETREF(self->code, Py_NewRef(code));
     return 0;
+}
+
+/* How the C Task gives the cancel flag, once seen: its type, and the getter of the flag's
+ * descriptor (3.11) or its offset as a bool member. The descriptor is what the attribute
+ * lookup would find and call, so the flag is read the same way without a lookup for every
+ * task's end. */
+static PyTypeObject *flag_task_type = NULL;
+static getter flag_getter = NULL;
+static void *flag_closure = NULL;
+static Py_ssize_t flag_offset = -1;
+
+/* Remember how ``type`` gives the flag, if its descriptor is a C getter or a bool member. */
+static void
+learn_flag_access(PyTypeObject *type)
+{
+    PyObject *descr = PyObject_GetAttr((PyObject *)type, cancel_pending_attr);
+    if (descr == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (Py_IS_TYPE(descr, &PyGetSetDescr_Type) &&
+        ((PyGetSetDescrObject *)descr)->d_getset->get != NULL) {
+        flag_getter = ((PyGetSetDescrObject *)descr)->d_getset->get;
+        flag_closure = ((PyGetSetDescrObject *)descr)->d_getset->closure;
+        flag_offset = -1;
+        Py_XSETREF(flag_task_type, (PyTypeObject *)Py_NewRef(type));
+    }
+    else if (Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+             ((PyMemberDescrObject *)descr)->d_member->type == T_BOOL) {
+        flag_getter = NULL;
+        flag_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_XSETREF(flag_task_type, (PyTypeObject *)Py_NewRef(type));
+    }
+    Py_DECREF(descr);
+}
+
+/* The task's cancel flag: 1, 0, or -1 on error. */
+static int
+cancel_flag(PyObject *task)
+{
+    if (Py_TYPE(task) == flag_task_type && flag_getter == NULL) {
+        return *((char *)task + flag_offset) != 0;
+    }
+    PyObject *flag = Py_TYPE(task) == flag_task_type ? flag_getter(task, flag_closure)
+                                                      : PyObject_GetAttr(task, cancel_pending_attr);
+    int pending = flag == NULL ? -1 : PyObject_IsTrue(flag);
+    Py_XDECREF(flag);
+    if (pending >= 0 && Py_TYPE(task) != flag_task_type) {
+        learn_flag_access(Py_TYPE(task));
+    }
+    return pending;
 }
 
 /* Whether the task running now drives this proxy and has a cancel() waiting (asyncio then
@@ -1164,9 +1260,7 @@ cancel_waiting(CoroProxy *self)
         }
     }
     /* the loop module knows how asyncio keeps the flag, and tells us */
-    PyObject *flag = PyObject_GetAttr(task, cancel_pending_attr);
-    int pending = flag == NULL ? -1 : PyObject_IsTrue(flag);
-    Py_XDECREF(flag);
+    int pending = cancel_flag(task);
     if (pending > 0) {
         PyObject *coro = PyObject_CallMethodNoArgs(task, str_get_coro);
         pending = coro == NULL ? -1 : coro == (PyObject *)self;
@@ -1681,7 +1775,9 @@ CoroProxy_am_send(CoroProxy *self, PyObject *value, PyObject **result)
         int offset = (int)PyLong_AsLong(lasti);
         Py_DECREF(lasti);
         ring_push_step((Ring *)tracer->ring, tracer->seq++, ended, started, self->task_id, code,
-                       offset, await_code, await_arg, (int)PyLong_AsLong(what), before_sent);
+                       offset, await_code, await_arg,
+                       what == yielded_nothing ? yielded_nothing_value : yielded_future_value,
+                       before_sent);
         *result = yielded;
         return PYGEN_NEXT;
     }
@@ -1787,7 +1883,7 @@ static PyTypeObject CoroProxyType = {
     .tp_doc = "Forwards a task's coroutine, recording where each step starts and ends.",
     .tp_basicsize = sizeof(CoroProxy),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
+    .tp_new = CoroProxy_new,
     .tp_init = (initproc)CoroProxy_init,
     .tp_traverse = (traverseproc)CoroProxy_traverse,
     .tp_clear = (inquiry)CoroProxy_clear,
@@ -1859,8 +1955,7 @@ make_proxy(PyObject *proxy_type, PyObject *coro, PyObject *tracer, PyObject *tas
 {
     if (PyType_Check(proxy_type) &&
         PyType_IsSubtype((PyTypeObject *)proxy_type, &CoroProxyType)) {
-        PyTypeObject *type = (PyTypeObject *)proxy_type;
-        CoroProxy *proxy = (CoroProxy *)type->tp_alloc(type, 0);
+        CoroProxy *proxy = proxy_alloc((PyTypeObject *)proxy_type);
         if (proxy == NULL) {
             return NULL;
         }
@@ -1929,10 +2024,34 @@ may_start_later(PyObject *loop, PyObject *kwnames)
     return factory == Py_None;
 }
 
+/* The loop create_task last found a Recorder for (a weak reference) and that Recorder
+ * (borrowed: the loop keeps its tracer alive, on its selector or in _PARTS after close, and
+ * never changes it). A server spawns its tasks on one loop, so the two attribute reads below
+ * are made once per loop, not once per task (about 400 instructions a spawn). */
+static PyObject *spawn_loop_ref = NULL;
+static PyObject *spawn_tracer = NULL;
+
+/* Whether the weak reference ``ref`` still points at ``obj``. */
+static int
+refers_to(PyObject *ref, PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *target = NULL;
+    if (PyWeakref_GetRef(ref, &target) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_XDECREF(target); /* only compared: obj itself is alive */
+    return target == obj;
+#else
+    return PyWeakref_GET_OBJECT(ref) == obj;
+#endif
+}
+
 /* The loop's tracer (new reference), kept by its selector: two instance attribute reads. The
  * loop's own ``tracer`` property finds it the same way, but a property call costs more. */
 static PyObject *
-loop_tracer(PyObject *loop)
+loop_tracer_uncached(PyObject *loop)
 {
     if (str_selector_attr == NULL) {
         return PyObject_GetAttr(loop, str_tracer);
@@ -1944,6 +2063,27 @@ loop_tracer(PyObject *loop)
     PyObject *tracer = selector == Py_None ? PyObject_GetAttr(loop, str_tracer)
                                            : PyObject_GetAttr(selector, str_tracer);
     Py_DECREF(selector);
+    return tracer;
+}
+
+/* loop_tracer_uncached(), remembered for the last loop whose tracer is a Recorder. */
+static PyObject *
+loop_tracer(PyObject *loop)
+{
+    if (spawn_loop_ref != NULL && refers_to(spawn_loop_ref, loop)) {
+        return Py_NewRef(spawn_tracer);
+    }
+    PyObject *tracer = loop_tracer_uncached(loop);
+    if (tracer != NULL && PyObject_TypeCheck(tracer, &RecorderType)) {
+        PyObject *ref = PyWeakref_NewRef(loop, NULL);
+        if (ref == NULL) {
+            PyErr_Clear(); /* a loop without weak references: found the slow way each time */
+        }
+        else {
+            Py_XSETREF(spawn_loop_ref, ref);
+            spawn_tracer = tracer;
+        }
+    }
     return tracer;
 }
 
@@ -2455,14 +2595,39 @@ configure(PyObject *module, PyObject *args, PyObject *kwds)
     Py_XSETREF(future_type, Py_NewRef(future));
     Py_XSETREF(argument_func, Py_NewRef(argument));
     Py_XSETREF(step_code, Py_NewRef(step));
+    long nothing_value = PyLong_AsLong(nothing), future_value = PyLong_AsLong(fut);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
     Py_XSETREF(yielded_nothing, Py_NewRef(nothing));
     Py_XSETREF(yielded_future, Py_NewRef(fut));
+    yielded_nothing_value = (int)nothing_value;
+    yielded_future_value = (int)future_value;
     Py_RETURN_NONE;
+}
+
+/* Whether instances of ``type`` are exactly a CoroProxy in memory, with nothing dealloc must
+ * do beyond CoroProxy's (no dict, no weak references, no finalizer): then a freed one can be
+ * kept and reused (proxy_alloc). */
+static int
+plain_proxy_layout(PyTypeObject *type)
+{
+#ifdef Py_TPFLAGS_MANAGED_WEAKREF
+    if (type->tp_flags & Py_TPFLAGS_MANAGED_WEAKREF) {
+        return 0;
+    }
+#endif
+    return type->tp_basicsize == (Py_ssize_t)sizeof(CoroProxy) && type->tp_itemsize == 0 &&
+           type->tp_dictoffset == 0 && type->tp_weaklistoffset == 0 &&
+           !(type->tp_flags & Py_TPFLAGS_MANAGED_DICT) && type->tp_finalize == NULL &&
+           type->tp_del == NULL;
 }
 
 /* CPython (3.11 at least) does not inherit am_send into a Python subclass, so the C task
  * would look up and call the ``send`` method instead. Give the subclass the slot: a heap type
- * owns its PyAsyncMethods, and its layout starts with CoroProxy's. */
+ * owns its PyAsyncMethods, and its layout starts with CoroProxy's. The first such class
+ * (TracedCoroutine, the one the loop makes proxies of) also gets its freed proxies reused,
+ * when its instances are plain CoroProxy memory. */
 static PyObject *
 inherit_send(PyObject *module, PyObject *cls)
 {
@@ -2478,7 +2643,43 @@ inherit_send(PyObject *module, PyObject *cls)
     }
     type->tp_as_async->am_send = (sendfunc)CoroProxy_am_send;
     PyType_Modified(type);
+    if (proxy_freelist_type == NULL && plain_proxy_layout(type)) {
+        proxy_freelist_type = (PyTypeObject *)Py_NewRef(type);
+    }
     Py_RETURN_NONE;
+}
+
+/* The (fd, mask) pairs ready_fds hands out, made once per fd and mask (selectors' READ=1,
+ * WRITE=2, both=3) for the fds below READY_PAIR_FDS: an iteration of a busy server reports
+ * hundreds, and each new pair, kept in the ring until drained, was a GC allocation that
+ * brought the next collection closer (1,000 a W3 run). A pair is immutable: sharing one
+ * changes no record. */
+#define READY_PAIR_FDS 1024
+static PyObject *ready_pairs[READY_PAIR_FDS][3];
+
+/* The ints 1, 2 and 3, the masks a pair is shared for: CPython keeps one object for each small
+ * int, so a mask is told by identity. */
+static PyObject *pair_masks[3];
+
+/* The pair (fd, mask) (new reference): a shared one where it can be, else a new one.
+ * ``number`` is the fd as a C long when the caller read it already, else -1. */
+static PyObject *
+ready_pair(PyObject *fd, long number, PyObject *mask)
+{
+    int events = mask == pair_masks[0] ? 1 : mask == pair_masks[1] ? 2 : mask == pair_masks[2] ? 3 : 0;
+    int shared = events > 0 && number >= 0 && number < READY_PAIR_FDS;
+    if (shared && ready_pairs[number][events - 1] != NULL) {
+        return Py_NewRef(ready_pairs[number][events - 1]);
+    }
+    PyObject *pair = PyTuple_Pack(2, fd, mask);
+    if (pair == NULL) {
+        return NULL;
+    }
+    PyObject_GC_UnTrack(pair); /* two ints: no cycles */
+    if (shared) {
+        ready_pairs[number][events - 1] = Py_NewRef(pair);
+    }
+    return pair;
 }
 
 /* ready_fds(events, internal): ((fd, mask), ...) for a selector's select() result
@@ -2511,11 +2712,15 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             PyObject *fd = PyTuple_GET_ITEM(PyTuple_GET_ITEM(event, 0), 1); /* key.fd */
             int hidden = 0;
+            long number = -1;
             if (n_fds < 0 || !PyLong_CheckExact(fd)) {
                 hidden = PySet_Contains(internal, fd);
             }
             else {
-                long number = PyLong_AsLong(fd);
+                number = PyLong_AsLong(fd);
+                if (number == -1 && PyErr_Occurred()) {
+                    PyErr_Clear(); /* too large for a C long: no fd of ours */
+                }
                 for (int j = 0; j < n_fds; j++) {
                     hidden |= fds[j] == number;
                 }
@@ -2531,7 +2736,7 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 kept++;
                 continue;
             }
-            PyObject *pair = at < kept ? PyTuple_New(2) : NULL;
+            PyObject *pair = at < kept ? ready_pair(fd, number, PyTuple_GET_ITEM(event, 1)) : NULL;
             if (pair == NULL) {
                 Py_DECREF(ready);
                 if (!PyErr_Occurred()) {
@@ -2539,9 +2744,6 @@ ready_fds(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 }
                 return NULL;
             }
-            PyTuple_SET_ITEM(pair, 0, Py_NewRef(fd));
-            PyTuple_SET_ITEM(pair, 1, Py_NewRef(PyTuple_GET_ITEM(event, 1)));
-            PyObject_GC_UnTrack(pair); /* two ints: no cycles */
             PyTuple_SET_ITEM(ready, at++, pair);
         }
         if (fill) {
@@ -2589,6 +2791,7 @@ set_task_internals(PyObject *module, PyObject *args, PyObject *kwds)
         return NULL;
     }
     Py_XSETREF(cancel_pending_attr, Py_NewRef(name));
+    Py_CLEAR(flag_task_type); /* learnt again for the new name */
     Py_XSETREF(current_tasks, tasks == Py_None ? NULL : Py_NewRef(tasks));
     Py_XSETREF(running_loop_func, Py_NewRef(running));
     Py_RETURN_NONE;
@@ -2685,6 +2888,12 @@ PyInit__speedups(void)
     INTERN(str_close, "close");
     INTERN(str_fileno, "fileno");
     INTERN(str_closed, "closed");
+    for (int i = 0; i < 3; i++) {
+        pair_masks[i] = PyLong_FromLong(i + 1);
+        if (pair_masks[i] == NULL) {
+            return NULL;
+        }
+    }
     if (PyType_Ready(&RingType) < 0 || PyType_Ready(&RecorderType) < 0 ||
         PyType_Ready(&CoroProxyType) < 0 || PyType_Ready(&SpawnMethodType) < 0 ||
         PyType_Ready(&PollWatchType) < 0) {
