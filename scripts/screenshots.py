@@ -20,8 +20,10 @@ from pathlib import Path
 from loopviz.runner import SceneSpec, ScheduledAction
 from loopviz.session import Session
 from loopviz.ui.app import LoopvizApp
+from loopviz.ui.theme import DEFAULT_THEME
 
-THEME = "textual-dark"
+#: What a user sees: the default theme.
+THEME = DEFAULT_THEME
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ SHOTS = [
     Shot(
         "sockets-select",
         "The sockets scene: client#1 was writable once connected (w) and readable when the"
-        " reply came 1.5 s later (r); client#2 is waiting for its own.",
+        " reply came 1.25 s later (r); client#2 is waiting for its own.",
         [SceneSpec("sockets", "nonblocking")],
         pause_at=3.2,
         keys=("2",),
@@ -82,11 +84,10 @@ SHOTS = [
     ),
     Shot(
         "projector",
-        "The high-contrast projector theme (--theme loopviz-projector).",
+        "The default theme, loopviz-projector, at a projector's 100x30: every text at 7:1.",
         [SceneSpec("tasks", "async"), SceneSpec("queue")],
         pause_at=3.1,
         size=(100, 30),
-        theme="loopviz-projector",
     ),
 ]
 

@@ -143,7 +143,7 @@ NOTES_LOG = [
 def test_the_notes_select_loop_can_be_walked_through_call_by_call(stepped: bool) -> None:
     """``create_nonblocking`` (sockets --variant select): stepped with ``t`` its thread makes
     the same select calls, in the same loop time, as running: writable -> send, two 0.5 s
-    timeouts while the server takes 1.5 s, readable -> recv -> close; its log lines are the
+    timeouts while the server takes 1.25 s, readable -> recv -> close; its log lines are the
     notes' own. While the loop is held, the thread makes no call at all."""
     spec = SceneSpec("sockets", "select", {"rounds": 1})
     runner = SceneRunner([spec], speed=1 if stepped else 4, paused=stepped)

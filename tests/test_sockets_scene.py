@@ -153,7 +153,7 @@ def test_blocking_leaves_a_gap_in_the_ticks(blocking: list[Event]) -> None:
         received = client(blocking, "sockets.received", number)
         after = next(e for e in of(blocking, "sockets.tick") if e.seq > received.seq)
         # The first tick after the freeze comes a whole server delay late.
-        assert after["gap"] > 1.5 * 0.8
+        assert after["gap"] > 1.25 * 0.8
 
 
 # -- nonblocking --------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_nonblocking_client_is_watched_for_w_then_r(nonblocking: list[Event]) ->
 def test_nonblocking_ticks_on_while_it_waits(nonblocking: list[Event]) -> None:
     assert of(nonblocking, "loop_stalled") == []
     for number in range(1, ROUNDS + 1):
-        assert ticks_while_waiting(nonblocking, number) >= 3  # 1.5 s / 0.25 s, less the edges
+        assert ticks_while_waiting(nonblocking, number) >= 3  # 1.25 s / 0.25 s, less the edges
 
 
 def test_blocking_client_stalls_the_ticker_and_the_nonblocking_one_does_not(
@@ -248,7 +248,7 @@ def test_select_runs_in_a_thread_while_the_loop_ticks(select_events: list[Event]
             for e in between(select_events, connected, received)
             if e.kind == "after_task_step" and e["name"] == f"server conn#{number}"
         ]
-        assert "sleep(1.5)" in server_steps
+        assert "sleep(1.25)" in server_steps
         watched = {
             entry["label"] for e in of(select_events, "before_io_wait") for entry in e["fds"]
         }
@@ -328,7 +328,7 @@ def test_the_default_variant_is_nonblocking_and_options_are_checked() -> None:
         assert scene_class("sockets") is SocketsScene
         scene = SocketsScene(loop)
         assert scene.variant == "nonblocking"
-        assert (scene.delay, scene.rounds) == (1.5, 3)
+        assert (scene.delay, scene.rounds) == (1.25, 3)
         assert SocketsScene.default_duration is None  # it ends by itself
         configured = SocketsScene(loop, "select", delay="0.75", rounds="2")
         assert (configured.delay, configured.rounds) == (0.75, 2)

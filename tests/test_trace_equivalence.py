@@ -198,13 +198,15 @@ def test_same_results_in_virtual_time(program: Program) -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=12))
 def test_timers_fire_in_the_same_order(delays: list[int]) -> None:
-    """Whatever the sleeps, tasks finish in the order the stock loop finishes them."""
+    """Whatever the sleeps, tasks finish in the order the stock loop finishes them. Delays
+    are 5 ms apart at least: each task starts its sleep a little after the one before it, and
+    on a busy machine 1 ms apart could swap on the stock loop too."""
 
     async def program() -> list[int]:
         finished: list[int] = []
 
-        async def sleeper(i: int, ms: int) -> None:
-            await asyncio.sleep(ms / 1000)
+        async def sleeper(i: int, units: int) -> None:
+            await asyncio.sleep(units * 5 / 1000)
             finished.append(i)
 
         await asyncio.gather(*(sleeper(i, ms) for i, ms in enumerate(delays)))

@@ -31,6 +31,7 @@ from test_ui_support import (
 
 TASKS = SceneSpec("tasks", "async")
 QUEUE = SceneSpec("queue")
+SOCKETS = SceneSpec("sockets")
 WIDE = (120, 36)
 NARROW = (80, 24)
 
@@ -135,7 +136,7 @@ async def test_plus_and_minus_step_the_speed_within_its_bounds() -> None:
 
 
 async def test_1_2_3_zoom_one_panel_and_0_shows_all() -> None:
-    session = make_session(TASKS, QUEUE)
+    session = make_session(TASKS, SOCKETS, QUEUE)
     app = make_app(session)
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
@@ -160,7 +161,7 @@ async def test_1_2_3_zoom_one_panel_and_0_shows_all() -> None:
 
 
 async def test_narrow_terminal_switches_panels_with_1_2_3() -> None:
-    session = make_session(TASKS, QUEUE)
+    session = make_session(TASKS, SOCKETS, QUEUE)
     app = make_app(session)
     async with app.run_test(size=NARROW) as pilot:
         await settle(pilot)
@@ -398,3 +399,29 @@ async def test_s_saves_the_screen_as_a_new_svg_and_never_replaces_one(
     for name in saved:
         svg = (tmp_path / name).read_text()
         assert svg.startswith("<svg") and "loop" in svg and "time" in svg
+
+
+@pytest.mark.parametrize(
+    ("specs", "panels"),
+    [
+        ((TASKS,), ("tasks",)),
+        ((TASKS, QUEUE), ("tasks", "queue")),
+        ((SOCKETS,), ("tasks", "select")),
+    ],
+    ids=["tasks", "tasks-queue", "sockets"],
+)
+async def test_a_scene_opens_on_the_panels_it_teaches_with(
+    specs: tuple[SceneSpec, ...], panels: tuple[str, ...]
+) -> None:
+    """``loopviz tasks`` used to open with an empty Select panel on 40% of the screen; the
+    tasks panel now takes the whole width. The keys keep their panels' numbers (2 is select)."""
+    session = make_session(*specs)
+    app = make_app(session)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        assert [p for p in ("tasks", "select", "queue") if shown(app, p)] == list(panels)
+        if panels == ("tasks",):
+            assert app.query_one("#tasks").size.width > 100
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.screen.has_class("-zoom-select") == ("select" in panels)

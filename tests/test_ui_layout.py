@@ -31,6 +31,7 @@ from test_ui_support import (
 
 TASKS = SceneSpec("tasks", "async")
 QUEUE = SceneSpec("queue")
+SOCKETS = SceneSpec("sockets")
 WIDE = (120, 36)
 
 
@@ -67,7 +68,8 @@ async def test_80x24_shows_the_loop_bar_tabs_tasks_output_narration_and_keys() -
         lines = text.splitlines()
         assert "PAUSED" in lines[0] and "iteration" in lines[0]
         assert "phase" in lines[1] and "timers" in lines[1]
-        assert "1 tasks" in lines[2] and "2 select" in lines[2] and "3 queue" in lines[2]
+        assert "1 tasks" in lines[2] and "3 queue" in lines[2]  # the keys' numbers
+        assert "select" not in lines[2]  # no sockets scene: no select panel
         for name in ("print_numbers", "print_alphabet", "broker", "api producer"):
             assert name in panel_text(app, "tasks")
         assert "sleep(0.25)" in panel_text(app, "tasks")
@@ -76,7 +78,7 @@ async def test_80x24_shows_the_loop_bar_tabs_tasks_output_narration_and_keys() -
 
 
 async def test_projector_size_shows_all_panels_side_by_side() -> None:
-    app = make_app(make_session(TASKS, QUEUE, paused=False, pause_at=2.1))
+    app = make_app(make_session(TASKS, SOCKETS, QUEUE, paused=False, pause_at=2.1))
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, "the loop to pause at 2.1 s")
         for name in ("tasks", "select", "queue", "output", "narration", "loop-bar"):
@@ -201,10 +203,10 @@ async def test_a_blocked_loop_shows_frozen_and_for_how_long_and_every_key_answer
         await wait_for(pilot, lambda: "speed 0.5x" in loop_bar(app), "the new speed on screen")
         await pilot.press("minus")
         assert session.speed == 0.25
-        await pilot.press("2")
-        await wait_for(pilot, lambda: shown(app, "select") and not shown(app, "tasks"), "zoom")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.has_class("-zoom-tasks"), "zoom")
         await pilot.press("0")
-        await wait_for(pilot, lambda: shown(app, "tasks"), "all panels")
+        await wait_for(pilot, lambda: not app.screen.has_class("-zoom-tasks"), "all panels")
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
         await pilot.press("escape")
@@ -324,3 +326,28 @@ async def test_the_compare_results_stay_pinned_while_the_output_scrolls_on() -> 
         assert "finished in (loop time):" in output
         assert "tasks async 6.50 s" in output and "tasks sync 13.00 s" in output
         assert "finished in 6.50 s" not in output  # the line itself scrolled away long ago
+
+
+def test_the_dashboard_opens_in_the_theme_that_keeps_7_to_1() -> None:
+    """Textual's own themes fall below 7:1 (textual-dark's blue is about 4.6:1): the dashboard
+    opens in the projector theme, whose every style the test above holds to 7:1."""
+    from loopviz.ui.theme import DEFAULT_THEME
+
+    assert PROJECTOR.name == DEFAULT_THEME
+    session = make_session(TASKS)
+    try:
+        assert LoopvizApp(session)._theme_name == PROJECTOR.name
+    finally:
+        session.stop()
+
+
+@pytest.mark.parametrize("size", [WIDE, (80, 24)], ids=["120x36", "80x24"])
+async def test_the_suspended_line_and_its_file_line_are_never_cut(size: tuple[int, int]) -> None:
+    """All three scenes side by side at 120x36 (the tasks panel about 70 columns) and one
+    panel at 80x24: the await expression and its file:line stay whole; the extra columns and
+    the awaits column (its call is in that line too) give way first."""
+    app = make_app(make_session(TASKS, SOCKETS, QUEUE, paused=False, pause_at=2.1))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, "the loop to pause at 2.1 s")
+        tasks = panel_text(app, "tasks")
+        assert re.search(r"await asyncio\.sleep\(0\.25\)  tasks\.py:\d+", tasks), tasks

@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=_speed, default=1.0, help="loop clock speed, 0.05 to 20 (default 1)"
     )
     parser.add_argument("--paused", action="store_true", help="start paused (space runs, n steps)")
-    parser.add_argument("--theme", help="colour theme (e.g. loopviz-projector for a projector)")
+    parser.add_argument(
+        "--theme", help="colour theme (default loopviz-projector: high contrast, e.g. textual-dark)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     record = commands.add_parser(

@@ -64,6 +64,8 @@ _ENDING_SIGNALS = {
 }
 #: The panel that shows each scene best (``loopviz sockets`` opens on the select panel).
 SCENE_PANEL = {"tasks": "tasks", "sockets": "select", "queue": "queue"}
+#: The scene each side panel is there for.
+PANEL_SCENE = {"select": "sockets", "queue": "queue"}
 
 _SPEED = Binding.Group("speed")
 _CONSUMERS = Binding.Group("add/remove")
@@ -125,8 +127,9 @@ class LoopvizApp(App[int]):
         self._quitting = False
         self._zoom = "all"
         self._laid_out_for = Size(0, 0)
-        #: The panels this session has something for: no queue panel without the queue scene.
-        self.panels = tuple(p for p in PANELS if p != "queue" or session.has_scene("queue"))
+        #: The panels this session teaches with: the select panel with the sockets scene, the
+        #: queue panel with the queue scene (``loopviz tasks`` gets the whole width).
+        self.panels = tuple(p for p in PANELS if p == "tasks" or session.has_scene(PANEL_SCENE[p]))
         self._narrow_panel = SCENE_PANEL.get(focus or "", "tasks")
         self.frames = 0
 
@@ -153,6 +156,8 @@ class LoopvizApp(App[int]):
         self.register_theme(PROJECTOR)
         self.theme = self._theme_name  # one of THEMES: the command line checked it
         self.dashboard.set_class("queue" not in self.panels, "-no-queue")
+        self.dashboard.set_class("select" not in self.panels, "-no-select")
+        self.dashboard.set_class(self.panels == ("tasks",), "-no-side")
         self._apply_layout()
         self.session.start()
         self._frame_timer = self.set_interval(1 / self._frame_rate, self.frame)
@@ -319,7 +324,7 @@ class LoopvizApp(App[int]):
                 f"[reverse] {i} {name} [/reverse]"
                 if name == self._narrow_panel
                 else f" {i} {name} "
-                for i, name in enumerate(self.panels, 1)
+                for i, name in ((PANELS.index(name) + 1, name) for name in self.panels)
             )
             screen.query_one("#tabs", Static).update(
                 f"{tabs}   [dim](widen to {NARROW_WIDTH} columns for all)[/dim]"

@@ -33,23 +33,41 @@ def _seconds(value: float) -> str:
 STEPS_FROM = 64
 TIMES_FROM = 96
 #: How the columns give way on a narrow panel, in order: (column, down to this width) until the
-#: suspended source line has ``code`` columns. Task names and what they await are short and say
-#: the most, so they keep their width longest.
+#: suspended line (its code and its file:line) fits whole. What a task awaits is also in that
+#: line, so that column gives way first, and then goes; a task's name keeps 14 columns (a line
+#: longer than what is left is cut at the end of its code).
 SQUEEZE = (
-    ("awaits", 12, 16),
-    ("name", 14, 16),
-    ("awaits", 8, 10),
-    ("name", 8, 10),
+    ("awaits", 12),
+    ("awaits", 8),
+    ("name", 14),
 )
+#: The most the suspended line asks for; longer ones are cut at the end of the code.
+WHERE_MAX = 48
+#: Widths of the extra columns: steps; steps, busy and waiting.
+EXTRAS_WIDTH = {0: 0, 1: 6, 3: 20}
 
 
 def _state_cell(state: str) -> str:
     return f"{STATE_SYMBOL.get(state, ' ')} {state}"
 
 
-def column_widths(rows: list[TaskInfo], width: int, extras_w: int) -> tuple[int, int, int]:
+def where_width(rows: list[TaskInfo]) -> int:
+    """Columns the longest suspended line takes whole: ``code  file:line``."""
+    return min(
+        WHERE_MAX,
+        max([len("suspended at")] + [len(_where_text(t)) for t in rows if t.source]),
+    )
+
+
+def _where_text(task: TaskInfo) -> str:
+    return f"{task.source}  {task.line}"
+
+
+def column_widths(
+    rows: list[TaskInfo], width: int, extras_w: int, where_w: int
+) -> tuple[int, int, int]:
     """Widths of the state, task and awaits columns: as wide as their longest entry (within
-    bounds), squeezed as ``SQUEEZE`` says when the panel is narrow."""
+    bounds), squeezed as ``SQUEEZE`` says until the suspended line has ``where_w`` columns."""
     state_w = max([len("state")] + [len(_state_cell(task.state)) for task in rows])
     widths = {
         "name": min(20, max([4] + [len(task.name) for task in rows])),
@@ -59,11 +77,30 @@ def column_widths(rows: list[TaskInfo], width: int, extras_w: int) -> tuple[int,
     }
     avail = width - 3 - state_w - extras_w  # three one-column gaps
 
-    for column, floor, code in SQUEEZE:
-        short = code - (avail - widths["name"] - widths["awaits"])
+    for column, floor in SQUEEZE:
+        short = where_w - (avail - widths["name"] - widths["awaits"])
         if short > 0:
             widths[column] = max(min(floor, widths[column]), widths[column] - short)
+    if where_w > avail - widths["name"] - widths["awaits"]:
+        widths["awaits"] = 0  # still short: the awaits column goes (its call is in the line)
     return state_w, widths["name"], widths["awaits"]
+
+
+def extras_for(rows: list[TaskInfo], width: int) -> int:
+    """How many extra columns fit (3, 1 or 0) with the suspended line whole: they are the
+    first to go, before any of it is cut."""
+    where_w = where_width(rows)
+    for extras in (3, 1, 0):
+        if width < (TIMES_FROM if extras == 3 else STEPS_FROM if extras == 1 else 0):
+            continue
+        state_w, name_w, awaits_w = column_widths(rows, width, EXTRAS_WIDTH[extras], where_w)
+        gaps = 3 if awaits_w else 2
+        if (
+            state_w + name_w + awaits_w + gaps + EXTRAS_WIDTH[extras] + where_w <= width
+            or not extras
+        ):
+            return extras
+    return 0
 
 
 def pick_rows(rows: list[TaskInfo], max_rows: int) -> list[TaskInfo]:
@@ -91,9 +128,8 @@ def tasks_table(
     file and line number, so on a narrow panel the location is cut, not the code. ``frozen``
     is a task whose step is holding the loop right now: it is shown running, blocking."""
     rows = pick_rows(tasks.rows(), max_rows)
-    extras = 3 if width >= TIMES_FROM else 1 if width >= STEPS_FROM else 0
-    extras_w = {0: 0, 1: 6, 3: 20}[extras]
-    state_w, name_w, awaits_w = column_widths(rows, width, extras_w)
+    extras = extras_for(rows, width)
+    state_w, name_w, awaits_w = column_widths(rows, width, EXTRAS_WIDTH[extras], where_width(rows))
     table = Table(
         box=None,
         expand=True,
@@ -105,7 +141,8 @@ def tasks_table(
     )
     table.add_column("state", no_wrap=True, width=state_w)
     table.add_column("task", no_wrap=True, width=name_w, overflow="ellipsis")
-    table.add_column("awaits", no_wrap=True, width=awaits_w, overflow="ellipsis")
+    if awaits_w:
+        table.add_column("awaits", no_wrap=True, width=awaits_w, overflow="ellipsis")
     table.add_column("suspended at", no_wrap=True, ratio=1, overflow="ellipsis")
     if extras >= 1:
         table.add_column("steps", justify="right", no_wrap=True, width=5)
@@ -132,7 +169,9 @@ def tasks_table(
             elif task.state == "ready":
                 where.append("not started", style=palette.muted)
         name = Text(task.name, style=palette.highlight if running else palette.strong)
-        cells: list[RenderableType] = [state, name, awaits, where]
+        cells: list[RenderableType] = (
+            [state, name, awaits, where] if awaits_w else [state, name, where]
+        )
         if extras >= 1:
             cells.append(str(task.steps))
         if extras >= 3:
