@@ -211,3 +211,38 @@ def test_a_closed_terminal_stops_loopviz(terminal: Terminal, tmp_path: Path) -> 
         return  # it exited; only its reaping is left to whoever adopted it
     os.kill(pid, 9)
     raise AssertionError(f"loopviz kept running after its terminal closed (state {state})")
+
+
+def loop_time(screen: str) -> float:
+    match = re.search(r"loop time (\d+\.\d+)s", screen)
+    assert match, screen
+    return float(match.group(1))
+
+
+def test_stepping_the_blocking_scene_at_quarter_speed_shows_what_blocking_costs(
+    terminal: Terminal,
+) -> None:
+    """The lesson under the controls a class uses: paused at 0.25x, each t runs one step, and a
+    step that blocks in time.sleep(0.25) moves the loop's clock by 0.25 s (it used to stay at
+    0.00 s, as if blocking were free)."""
+    terminal.type(f"{LOOPVIZ} tasks --variant blocking --paused --speed 0.25")
+    terminal.keys("Enter")
+    terminal.wait_for(lambda s: "PAUSED" in s and "loop time" in s, "the paused dashboard")
+    for _ in range(9):  # queued: each runs when the one before it is done (1 s of wall time)
+        terminal.keys("t")
+
+    def stalls(screen: str) -> int:
+        match = re.search(r"stalls (\d+)", screen)
+        return int(match.group(1)) if match else 0
+
+    screen = terminal.wait_for(
+        lambda s: stalls(s) >= 4 and "FROZEN" not in s, "four blocking steps", timeout=30
+    )
+    time.sleep(0.3)  # the screen catches up with the last step's events
+    screen = terminal.screen()
+    stalls_seen = stalls(screen)
+    assert loop_time(screen) >= 0.25 * stalls_seen - 0.01, screen
+    assert "print_numbers blocked the loop for 0.25 s" in screen or (
+        "print_alphabet blocked the loop for 0.25 s" in screen
+    )
+    terminal.keys("q")
