@@ -370,3 +370,26 @@ def test_an_eager_tasks_first_step_runs_inside_its_parents() -> None:
     table.apply(stream[6])
     assert table.running is None
     assert table.tasks[1].state == WAITING
+
+
+def test_finished_rows_leave_within_the_dashboards_repeat_pause() -> None:
+    """A repeated scene's finished tasks must not pile up under the next run's rows."""
+    table = TaskTable()
+    for run, start in enumerate((0.0, 10.0)):
+        task_id = 10 + run
+        table.apply(ev(0, start, "task_spawned", task=task_id, name="print_numbers", user=True))
+        table.apply(
+            ev(
+                1,
+                start + 6.5,
+                "task_exited",
+                task=task_id,
+                name="print_numbers",
+                outcome="returned",
+                detail="",
+            )
+        )
+    table.expire(16.5 + 0.1)
+    assert [t.id for t in table.rows()] == [11]
+    table.expire(16.5 + 3.1)
+    assert table.rows() == []

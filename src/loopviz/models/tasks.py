@@ -118,10 +118,12 @@ class TaskTable:
     """Every task of one traced loop, folded from its events.
 
     Finished tasks stay for ``keep_finished`` loop seconds (None keeps them all), so a learner
-    sees them end, then they make room.
+    sees them end, then they make room: 3 s, the dashboard's pause before a scene runs again,
+    so one run's finished rows leave as the next run's appear instead of piling up (a scene's
+    results stay pinned over the output).
     """
 
-    keep_finished: float | None = 10.0
+    keep_finished: float | None = 3.0
     tasks: dict[int, TaskInfo] = field(default_factory=dict)
     #: The task whose step is in progress. At most one runs; an eager task's first step runs
     #: inside its parent's, whose id waits in ``outer`` until the inner step ends.
