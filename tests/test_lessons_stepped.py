@@ -88,7 +88,7 @@ def test_a_blocking_call_in_a_step_moves_the_clock_and_the_gate_stops_it() -> No
 
 
 def test_the_loop_bar_counts_are_true_at_every_stop_of_the_gate() -> None:
-    """Paused between steps, the ready queue and timer counts the models hold are the loop's
+    """Paused between steps, the run queue and timer counts the models hold are the loop's
     own, not what they were before the last ``select`` (it said "ready queue 2 timers 0" while
     both tasks slept)."""
     from loopviz.models.loop_state import LoopState

@@ -54,11 +54,11 @@ def test_the_async_scene_told_in_plain_sentences() -> None:
         "the loop runs print_alphabet next." in sentences
     )
     assert (
-        "print_alphabet awaited sleep(0.25) and gave control back; nothing else is ready."
+        "print_alphabet awaited sleep(0.25) and gave control back; nothing else is runnable."
         in sentences
     )
     assert (
-        "the loop waits in select for 0.25 s: nothing is ready, the next timer is due then."
+        "the loop waits in select for 0.25 s: nothing is runnable, the next timer is due then."
         in sentences
     )
     assert any(s.startswith("select returned after 0.25 s: ") for s in sentences)
@@ -119,11 +119,11 @@ def test_waiting_on_a_socket_names_its_label() -> None:
     _, events = run_traced(main, virtual_time=True)
     sentences = all_sentences(tuple(events))
     assert (
-        "the loop waits in select for 0.5 s: nothing is ready; "
+        "the loop waits in select for 0.5 s: nothing is runnable; "
         "I/O on client#1 or the next timer, due then, wakes it." in sentences
     )
     assert (
-        "the loop waits in select with no timeout: nothing is ready; "
+        "the loop waits in select with no timeout: nothing is runnable; "
         "only I/O on client#1 can wake it." in sentences
     )
     assert "select returned after less than a millisecond: client#1 is readable." in sentences
@@ -150,7 +150,7 @@ def test_machinery_is_left_out_unless_asked_for() -> None:
     ]
     assert all_sentences(tuple(events)) == []
     assert all_sentences(tuple(events), machinery=True) == [
-        "Task-1 was created; it waits in the ready queue for its first turn.",
+        "Task-1 was created; it waits in the run queue for its first turn.",
         "Task-1 awaited future and gave control back.",
         "Task-1 finished.",
     ]
@@ -177,7 +177,7 @@ def test_outcomes_yields_drops_and_scene_failures() -> None:
         ev(7, 0.3, "queue.published", scene="queue"),
     )
     assert all_sentences(events) == [
-        "w yielded and gave control back, staying ready; the loop runs it again next.",
+        "w yielded and gave control back, staying runnable; the loop runs it again next.",
         "w failed: ValueError: no.",
         "c was cancelled.",
         "3 events lost: the viewer fell behind the loop.",
@@ -210,7 +210,7 @@ def test_call_of() -> None:
 def test_loopviz_machinery_is_named_in_the_class_words() -> None:
     """A scene's main task created by loopviz's runner is just 'created' (not 'tasks repeater
     created tasks main'), and the dashboard's 3 s wait before a scene starts again is said as
-    such (not 'the loop waits in select for 3 s: nothing is ready')."""
+    such (not 'the loop waits in select for 3 s: nothing is runnable')."""
     events = (
         ev(0, 0.0, "task_spawned", task=1, name="tasks repeater", user=False, parent=None),
         ev(1, 0.0, "before_task_step", task=1, name="tasks repeater"),
@@ -249,7 +249,7 @@ def test_loopviz_machinery_is_named_in_the_class_words() -> None:
         ),
     )
     assert all_sentences(events) == [
-        "tasks main was created; it waits in the ready queue for its first turn.",
+        "tasks main was created; it waits in the run queue for its first turn.",
         "tasks main finished.",
         "the scene's tasks have all finished; it starts again in 3 s.",
     ]

@@ -156,7 +156,7 @@ async def test_no_information_is_carried_by_colour_alone() -> None:
         for task in session.models.core.tasks.rows()[:8]:
             assert f"{STATE_SYMBOL[task.state]} {task.state}" in tasks
         assert "█ ran" in tasks and "▓ blocked" in tasks  # the lanes' legend
-        assert "▶ running  ● ready  ○ waiting  ✓ done  × failed" in tasks
+        assert "▶ running  ● runnable  ○ waiting  ✓ done  × failed" in tasks
         queue = panel_text(app, "queue")
         assert "✓ balance holds" in queue and "#1 ▲ up" in queue
         await pilot.press("d")

@@ -125,7 +125,7 @@ class Narration:
             parent = None  # loopviz's own runner started it: not part of the lesson
         where = f" at {site}" if site else ""
         who = f"{parent} created {name}{where}" if parent else f"{name} was created{where}"
-        self.say(t, f"{who}; it waits in the ready queue for its first turn.")
+        self.say(t, f"{who}; it waits in the run queue for its first turn.")
 
     def _before_task_step(self, event: Event, t: float) -> None:
         if self.pending is None:
@@ -144,7 +144,7 @@ class Narration:
         else:
             text = f"{name} awaited {awaits} and gave control back."
         if yields_at_once(awaits, kind):
-            text = text.removesuffix(".") + ", staying ready."
+            text = text.removesuffix(".") + ", staying runnable."
         self.say(t, text, pending=name)
 
     def _loop_stalled(self, event: Event, t: float) -> None:
@@ -172,7 +172,7 @@ class Narration:
         if not sleeps:
             return  # a poll between callbacks: the loop goes on running ready work
         if self.pending is not None:
-            self.complete("; nothing else is ready.")
+            self.complete("; nothing else is runnable.")
         self.say(t, self._select_sentence(event))
 
     def _select_sentence(self, event: Event) -> str:
@@ -184,18 +184,18 @@ class Narration:
         io = f"I/O on {', '.join(labels)}" if labels else ""
         if timeout is None:
             wakes = f"; only {io} can wake it" if io else ", and nothing can wake it"
-            return f"the loop waits in select with no timeout: nothing is ready{wakes}."
+            return f"the loop waits in select with no timeout: nothing is runnable{wakes}."
         if timers and not io:
             return (
-                f"the loop waits in select for {seconds(timeout)}: nothing is ready, "
+                f"the loop waits in select for {seconds(timeout)}: nothing is runnable, "
                 "the next timer is due then."
             )
         if timers:
             return (
-                f"the loop waits in select for {seconds(timeout)}: nothing is ready; "
+                f"the loop waits in select for {seconds(timeout)}: nothing is runnable; "
                 f"{io} or the next timer, due then, wakes it."
             )
-        return f"the loop waits in select for {seconds(timeout)}: nothing is ready."
+        return f"the loop waits in select for {seconds(timeout)}: nothing is runnable."
 
     def _after_io_wait(self, event: Event, t: float) -> None:
         started = self._select_sleeps_since

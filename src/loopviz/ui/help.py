@@ -22,7 +22,8 @@ KEYS: list[tuple[str, str, str]] = [
     (
         "n  →",
         "step one loop iteration",
-        "One turn of the loop: wait in select, fire due timers, run every ready callback once.",
+        "One turn of the loop: wait in select, fire due timers, run every callback in the run "
+        "queue once.",
     ),
     (
         "t",

@@ -33,6 +33,10 @@ class Palette:
         return getattr(self, state, self.muted)
 
 
+#: The word each task state is shown with: "ready" (asyncio's) is "runnable" on screen, as the
+#: queue panel's "ready" (RabbitMQ's) and an fd's readable/writable mean other things.
+STATE_WORD = {"ready": "runnable"}
+
 #: What each task state looks like besides its colour.
 STATE_SYMBOL = {
     "running": "▶",

@@ -64,7 +64,7 @@ def loop_bar_text(
             text.append(" (no timer: until I/O is ready)", palette.muted)
         else:
             text.append(f" (timeout {timeout:.3f}s)", palette.muted)
-    text.append("  ready queue ", palette.muted)
+    text.append("  run queue ", palette.muted)
     text.append(str(loop.ready), palette.strong)
     text.append("  timers ", palette.muted)
     text.append(str(loop.timers), palette.strong)

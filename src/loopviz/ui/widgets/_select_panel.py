@@ -28,7 +28,8 @@ def sparkline(values: list[float], width: int) -> str:
 def fd_table(
     selector: SelectorState, palette: Palette, now: float, *, max_rows: int
 ) -> RenderableType:
-    """A row per watched fd: its label, R/W interest, how often and when it was last ready."""
+    """A row per watched fd: its label, R/W interest, how often select said it was readable or
+    writable (r/w), and when last."""
     watched = selector.watched
     if not watched:
         return Text("no fds watched: nothing waits for I/O", style=palette.muted)
@@ -44,8 +45,8 @@ def fd_table(
     table.add_column("fd", justify="right", width=3, no_wrap=True)
     table.add_column("label", ratio=3, min_width=8, no_wrap=True, overflow="ellipsis")
     table.add_column("watch", width=5, no_wrap=True)
-    table.add_column("ready", justify="right", width=5, no_wrap=True)
-    table.add_column("last ready", ratio=2, min_width=10, no_wrap=True, overflow="ellipsis")
+    table.add_column("r/w", justify="right", width=5, no_wrap=True)
+    table.add_column("last r/w", ratio=2, min_width=10, no_wrap=True, overflow="ellipsis")
     shown = watched[:max_rows] if len(watched) <= max_rows else watched[: max(0, max_rows - 1)]
     for info in shown:
         interest = (info.interest or "").upper().replace("RW", "R W")
@@ -80,12 +81,14 @@ def last_select(selector: SelectorState, palette: Palette) -> Text:
         return text
     text.append(f"  returned after {call.waited or 0:.3f}s: ", palette.muted)
     if call.ready_fds:
-        ready = ", ".join(f"{selector.label(fd)} {events}" for fd, events in call.ready_fds)
-        text.append(f"ready {ready}", palette.strong)
+        ready = ", ".join(
+            f"{selector.label(fd)} {READINESS.get(events, events)}" for fd, events in call.ready_fds
+        )
+        text.append(ready, palette.strong)
     elif call.timers_due:
-        text.append(f"nothing ready; {call.timers_due} timer(s) due", palette.muted)
+        text.append(f"no fd; {call.timers_due} timer(s) due", palette.muted)
     else:
-        text.append("nothing ready", palette.muted)
+        text.append("no fd readable or writable", palette.muted)
     return text
 
 
@@ -136,6 +139,9 @@ def raw_selects(
     return text
 
 
+#: What select said of an fd, in words ("ready" is the queue's word on this screen).
+READINESS = {"r": "readable", "w": "writable", "rw": "readable and writable"}
+
 #: Most lines the sockets scene's own select loop gets (calls and what they returned).
 RAW_SELECT_ROWS = 8
 
@@ -159,7 +165,10 @@ def readiness_lanes(
     name_width = min(16, max(len(info.label) for info in fds)) + 1
     cells = max(10, width - name_width)
     text = Text(no_wrap=True, overflow="crop")
-    text.append(f"{'':{name_width}}when select said ready, last {READY_WINDOW:g}s", palette.muted)
+    text.append(
+        f"{'':{name_width}}when select said readable (r) or writable (w), last {READY_WINDOW:g}s",
+        palette.muted,
+    )
     for info in fds:
         marks = [""] * cells
         for t, events in info.history:
@@ -193,7 +202,7 @@ class SelectPanel(Panel):
         height = self.content_size.height
         history = [float(count) for _, count in selector.ready_history]
         spark = Text(no_wrap=True, overflow="crop")
-        spark.append("ready fds per select ", palette.muted)
+        spark.append("fds readable/writable per select ", palette.muted)
         spark.append(sparkline(history, max(8, self.content_size.width - 22)), palette.lane)
         parts: list[RenderableType] = [last_select(selector, palette), spark]
         lines = len(parts) + 1  # the last select call takes two lines

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from loopviz.models.tasks import TaskInfo, TaskTable
 from loopviz.models.timeline import Lane, Timeline
-from loopviz.ui.palette import STATE_SYMBOL, Palette
+from loopviz.ui.palette import STATE_SYMBOL, STATE_WORD, Palette
 from loopviz.ui.widgets._panel import Panel
 
 #: Loop seconds the lanes span: short enough that steps 0.25 s apart stay apart.
@@ -48,7 +48,7 @@ EXTRAS_WIDTH = {0: 0, 1: 6, 3: 20}
 
 
 def _state_cell(state: str) -> str:
-    return f"{STATE_SYMBOL.get(state, ' ')} {state}"
+    return f"{STATE_SYMBOL.get(state, ' ')} {STATE_WORD.get(state, state)}"
 
 
 def where_width(rows: list[TaskInfo]) -> int:
@@ -250,7 +250,7 @@ class TasksPanel(Panel):
 
     def on_mount(self) -> None:
         self.border_title = "Tasks"
-        self.border_subtitle = "▶ running  ● ready  ○ waiting  ✓ done  × failed"
+        self.border_subtitle = "▶ running  ● runnable  ○ waiting  ✓ done  × failed"
 
     def render(self) -> RenderableType:
         core = self.session.models.core
