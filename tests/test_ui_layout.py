@@ -351,3 +351,20 @@ async def test_the_suspended_line_and_its_file_line_are_never_cut(size: tuple[in
         await settle(pilot, "the loop to pause at 2.1 s")
         tasks = panel_text(app, "tasks")
         assert re.search(r"await asyncio\.sleep\(0\.25\)  tasks\.py:\d+", tasks), tasks
+
+
+def test_help_explains_every_column_and_term_the_panels_show() -> None:
+    """Each column header and queue word on screen has a line in the help's glossary."""
+    from loopviz.ui.help import GLOSSARY
+
+    explained = " / ".join(term for _, term, _ in GLOSSARY)
+    shown = [
+        "phase", "run queue", "timers", "FROZEN", "stalls",
+        "state", "awaits", "suspended at", "steps", "busy", "waiting", "lanes",
+        "fd", "label", "watch", "r/w", "last r/w", "thread's select calls",
+        "ready", "unacked", "ack", "manual ack", "auto ack", "no queue", "at-least-once",
+        "redelivered", "duplicates", "lost", "failed requests", "balance holds",
+        "oldest waits", "drains in",
+    ]  # fmt: skip
+    missing = [term for term in shown if term not in explained]
+    assert missing == []

@@ -66,6 +66,72 @@ KEYS: list[tuple[str, str, str]] = [
 ]
 
 
+#: Every column and word the panels show, in the panels' order: (where, term, what it means).
+GLOSSARY: list[tuple[str, str, str]] = [
+    (
+        "loop bar",
+        "phase",
+        "What the loop is doing: wait in select, fire timers, run the run queue.",
+    ),
+    ("loop bar", "run queue", "Callbacks the loop runs next (asyncio's ready queue)."),
+    ("loop bar", "timers", "Timers scheduled (sleep, call_later); 'next at' is the first due."),
+    ("loop bar", "FROZEN", "A step has held the loop this long (loop seconds): nothing else runs."),
+    ("loop bar", "stalls", "Steps that blocked the loop longer than the stall limit."),
+    (
+        "tasks",
+        "state",
+        "▶ running: its step runs now. ● runnable: in the run queue. ○ waiting: "
+        "suspended at an await. ✓ done, × failed, ∅ cancelled.",
+    ),
+    ("tasks", "awaits", "What it waits for (a sleep, a future, another task, a socket)."),
+    ("tasks", "suspended at", "The await it stopped at, and its file:line."),
+    ("tasks", "steps", "How many times the loop ran it: each step runs to its next await."),
+    ("tasks", "busy / waiting", "Loop time spent running its steps / suspended."),
+    (
+        "tasks",
+        "lanes",
+        "When each task ran (█), blocked the loop (▓); digits: tasks that took "
+        "turns within one column, in the order they ran. The loop runs one at a time.",
+    ),
+    ("select", "fd / label", "A socket the loop watches, by number and name."),
+    ("select", "watch", "What select waits for on it: R readable (data to read), W writable."),
+    (
+        "select",
+        "r/w / last r/w",
+        "How often select said it was readable or writable, and when last.",
+    ),
+    ("select", "thread's select calls", "The notes' own select.select loop, call by call."),
+    ("queue", "ready", "Messages in the queue waiting for a consumer (RabbitMQ's word)."),
+    ("queue", "unacked", "Delivered to a consumer, not acknowledged yet."),
+    ("queue", "ack", "The consumer's 'done': only then does the broker delete the message."),
+    (
+        "queue",
+        "manual ack",
+        "Ack after the work: a consumer that dies mid-way gets its messages "
+        "redelivered to another, so none is lost (at-least-once).",
+    ),
+    (
+        "queue",
+        "at-least-once",
+        "Every message is handled, some twice: a consumer that died after "
+        "the work but before its ack causes a duplicate.",
+    ),
+    ("queue", "auto ack", "Acked on delivery: what a dying consumer held is lost."),
+    (
+        "queue",
+        "no queue",
+        "The producer calls the consumer directly: while it is down, requests fail.",
+    ),
+    ("queue", "redelivered / duplicates / lost / failed requests", "Counted as they happen."),
+    ("queue", "balance holds", "published = acked + ready + unacked + lost, always."),
+    (
+        "queue",
+        "oldest waits / drains in",
+        "Age of the oldest ready message; when the backlog empties at the current ack rate.",
+    ),
+]
+
+
 def help_table(key_colour: str | None = None) -> Table:
     """Two columns, so the text keeps its width at 80 columns: the key, then what it does (bold)
     and, below, what it shows about the event loop."""
@@ -79,6 +145,20 @@ def help_table(key_colour: str | None = None) -> Table:
             text.append("\n")
             text.append(teaches, style="italic")
         table.add_row(Text(key, style=Style(color=key_colour, bold=True)), text)
+    return table
+
+
+def glossary_table() -> Table:
+    """What every panel's columns and words mean, grouped by panel."""
+    table = Table(box=None, expand=True, show_header=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("term", no_wrap=False, width=22)
+    table.add_column("means", ratio=1)
+    shown = None
+    for where, term, means in GLOSSARY:
+        if where != shown:
+            shown = where
+            table.add_row(Text(f"\n{where}", style="bold underline"), Text(""))
+        table.add_row(Text(term, style="bold"), Text(means))
     return table
 
 
@@ -110,6 +190,8 @@ class HelpScreen(ModalScreen[None]):
             box.border_title = "loopviz keys"
             box.border_subtitle = "↑ ↓ PgUp PgDn scroll · esc, ? or q close"
             yield Static(help_table(self.app.current_theme.accent))
+            yield Static(Text("What the panels say", style="bold"))
+            yield Static(glossary_table())
             yield Static(
                 Text(
                     "Everything on screen comes from the real asyncio loop: tasks are real "
