@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from loopviz.trace import events as E
 from loopviz.trace.events import Event
 
-RUN_READY = "run the run queue"
+RUN_READY = "run callbacks"
 WAIT_IN_SELECT = "wait in select"
 FIRE_TIMERS = "fire timers"
 

@@ -71,7 +71,7 @@ GLOSSARY: list[tuple[str, str, str]] = [
     (
         "loop bar",
         "phase",
-        "What the loop is doing: wait in select, fire timers, run the run queue.",
+        "What the loop is doing: wait in select, fire timers, run callbacks (the run queue).",
     ),
     ("loop bar", "run queue", "Callbacks the loop runs next (asyncio's ready queue)."),
     ("loop bar", "timers", "Timers scheduled (sleep, call_later); 'next at' is the first due."),
