@@ -253,3 +253,33 @@ def test_loopviz_machinery_is_named_in_the_class_words() -> None:
         "tasks main finished.",
         "the scene's tasks have all finished; it starts again in 3 s.",
     ]
+
+
+def test_the_queue_story_is_told_with_its_requests() -> None:
+    """The consumer goes down at 2 s and comes back at 5 s: the narration says who went down
+    holding what, that new requests (purpose, phone, code) wait in the queue, that what it held
+    is redelivered, and that it is back."""
+    from loopviz.runner import SceneRunner, SceneSpec, ScheduledAction
+
+    runner = SceneRunner(
+        [SceneSpec("queue")],
+        duration=7.0,
+        virtual_time=True,
+        schedule=[
+            ScheduledAction(2.0, "queue", "consumer-down"),
+            ScheduledAction(5.0, "queue", "consumer-up"),
+        ],
+    )
+    runner.start()
+    assert runner.join(30), "the queue scene did not end"
+    narration = Narration(history_size=1000)
+    narration.apply_all(runner.stream.read())
+    runner.stop()
+    said = narration.sentences
+    assert any(re.fullmatch(r"SMS sender #1 went down(, holding (#\d+(, )?)+)?\.", s) for s in said)
+    waiting = [s for s in said if s.endswith("waits in the queue: no SMS sender is up.")]
+    assert waiting and all(
+        re.match(r"request #\d+ \((password reset|identity check) for \S+, code \d+\)", s)
+        for s in waiting
+    ), waiting
+    assert "SMS sender #1 is back: it takes what waits." in said

@@ -183,3 +183,34 @@ def test_stats_from_jsonl_equal_stats_fed_live(tmp_path: Any) -> None:
     assert replayed == live
     assert any(t != round(t, 6) for t in (e.t for e in events)), "live times are not rounded"
     assert live.published > 0 and live.lost + live.acked + live.ready + live.unacked > 0
+
+
+def test_the_bars_scale_follows_the_biggest_backlog_so_far() -> None:
+    """A backlog of 15 fills 15/20 of the bar (it was full from 10 up); the scale is the peak
+    so far, which never falls, so a draining backlog shows as a shrinking bar."""
+    from loopviz.ui.widgets._queue_panel import bar_scale
+
+    assert [bar_scale(n) for n in (0, 10, 11, 15, 20, 21, 150, 20000)] == [
+        10,
+        10,
+        20,
+        20,
+        20,
+        50,
+        200,
+        20000,
+    ]
+    stats = QueueStats()
+    for msg in range(15):
+        stats.apply(
+            {
+                "kind": "queue.published",
+                "t": msg / 10,
+                "seq": msg,
+                "msg": msg,
+                "purpose": "password reset",
+                "phone": "010",
+                "code": "1",
+            }
+        )
+    assert (stats.ready, stats.peak, bar_scale(stats.peak)) == (15, 15, 20)

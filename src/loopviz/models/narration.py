@@ -70,6 +70,9 @@ class Narration:
     #: The task whose step the newest sentence ends, while it waits for what the loop does next.
     pending: str | None = None
     _machinery_tasks: set[int] = field(default_factory=set, init=False, repr=False)
+    #: The queue scene's requests by message id: (purpose, phone, code), and its senders up.
+    _requests: dict[int, tuple[str, str, str]] = field(default_factory=dict, init=False, repr=False)
+    _senders_up: set[int] = field(default_factory=set, init=False, repr=False)
     #: Shown tasks not finished yet: none left means the scene is over (until it starts again).
     _live_tasks: set[int] = field(default_factory=set, init=False, repr=False)
     #: Loop time the select in progress began sleeping, if it sleeps (not a mere poll).
@@ -235,10 +238,74 @@ class Narration:
         count = event.get("count", 0)
         self.say(t, f"{plural(count, 'event')} lost: the viewer fell behind the loop.")
 
+    # -- the queue scene's story ---------------------------------------------------------------
+
+    def note(self, t: float, text: str) -> None:
+        """A sentence about the scene rather than the loop: it goes before a sentence still
+        waiting to say which task the loop runs next, which stays the newest."""
+        if self.pending is None:
+            self.say(t, text)
+            return
+        waiting = self.history.pop()
+        self.history.append(Sentence(t, text))
+        self.history.append(waiting)
+
+    def _request(self, msg: object) -> str:
+        purpose, phone, code = self._requests.get(int(msg), ("request", "", ""))  # type: ignore[call-overload]
+        to = f" for {phone}" if phone else ""
+        return f"request #{msg} ({purpose}{to}, code {code})" if code else f"request #{msg}"
+
+    def _queue_published(self, event: Event, t: float) -> None:
+        msg = event.get("msg")
+        if msg is None:
+            return
+        if len(self._requests) >= REQUESTS_KEPT:
+            self._requests.pop(next(iter(self._requests)))
+        self._requests[int(msg)] = (
+            str(event.get("purpose") or "request"),
+            str(event.get("phone") or ""),
+            str(event.get("code") or ""),
+        )
+        if not self._senders_up:  # the lesson: it waits, it is not lost
+            self.note(t, f"{self._request(msg)} waits in the queue: no SMS sender is up.")
+
+    def _consumer_up(self, event: Event, t: float) -> None:
+        self._senders_up.add(event.get("consumer"))  # type: ignore[arg-type]
+        if event.kind == "consumer.up":
+            self.note(t, f"SMS sender #{event.get('consumer')} is back: it takes what waits.")
+
+    def _consumer_down(self, event: Event, t: float) -> None:
+        self._senders_up.discard(event.get("consumer"))  # type: ignore[arg-type]
+        if event.kind == "consumer.removed":
+            return
+        held = event.get("held") or []
+        holding = f", holding {', '.join(f'#{m}' for m in held)}" if held else ""
+        self.note(t, f"SMS sender #{event.get('consumer')} went down{holding}.")
+
+    def _queue_redelivered(self, event: Event, t: float) -> None:
+        self.note(
+            t,
+            f"{self._request(event.get('msg'))} was never acked: the broker puts it back in the "
+            "queue (redelivered), so another sender sends it.",
+        )
+
+    def _queue_lost(self, event: Event, t: float) -> None:
+        self.note(
+            t,
+            f"{self._request(event.get('msg'))} is lost: auto ack removed it on delivery, "
+            "and its sender died before sending.",
+        )
+
+    def _request_failed(self, event: Event, t: float) -> None:
+        self.note(t, f"{self._request(event.get('msg'))} failed: {event.get('reason')}.")
+
     def _scene_failed(self, event: Event, t: float) -> None:
         scene = event.get("scene") or "a scene"
         self.say(t, f"the {scene} scene failed: {event.get('error')}.")
 
+
+#: Requests whose purpose, phone and code are remembered for the sentences.
+REQUESTS_KEPT = 1000
 
 _READINESS = {"r": "readable", "w": "writable", "rw": "readable and writable"}
 
@@ -252,4 +319,12 @@ _HANDLERS: dict[str, Callable[[Narration, Event, float], None]] = {
     E.TASK_EXITED: Narration._task_exited,
     E.EVENTS_DROPPED: Narration._events_dropped,
     "scene.failed": Narration._scene_failed,
+    "queue.published": Narration._queue_published,
+    "consumer.added": Narration._consumer_up,
+    "consumer.up": Narration._consumer_up,
+    "consumer.down": Narration._consumer_down,
+    "consumer.removed": Narration._consumer_down,
+    "queue.redelivered": Narration._queue_redelivered,
+    "queue.lost": Narration._queue_lost,
+    "queue.request_failed": Narration._request_failed,
 }

@@ -73,6 +73,9 @@ class QueueStats:
     #: No-queue mode: requests handed straight to a sender, and requests that failed.
     direct_calls: int = 0
     failed_requests: int = 0
+    #: The most messages ready or unacked at once so far: the bars' scale, so a backlog draining
+    #: shows as the bar shrinking (not a scale shrinking with it).
+    peak: int = 0
 
     mode: str = "manual"
     consumers: dict[int, ConsumerView] = field(default_factory=dict)
@@ -179,6 +182,7 @@ class QueueStats:
         if self.started is None:
             self.started = self.t
         handler(self, event)
+        self.peak = max(self.peak, self.ready, self.unacked)
         self._check_broker(event)
         self._forget_old(self.t - max(self.window, self.history))
 

@@ -27,7 +27,21 @@ def bar(label: str, value: int, scale: int, width: int, style: object, palette: 
     text.append("█" * filled, style)  # type: ignore[arg-type]
     text.append("░" * (width - filled), palette.muted)
     text.append(f" {value}", palette.strong)
+    text.append(f"/{scale}", palette.muted)
     return text
+
+
+#: The bars' full lengths: the first at least as large as the biggest backlog so far.
+SCALES = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
+def bar_scale(peak: int) -> int:
+    """A round full length for the bars, never below ``peak`` (a bar is never full before the
+    backlog reaches it: it used to be full from 10 messages up)."""
+    for scale in SCALES:
+        if peak <= scale:
+            return scale
+    return peak
 
 
 def counters(items: list[tuple[str, int, bool]], palette: Palette) -> Text:
@@ -55,7 +69,7 @@ def queue_view(stats: QueueStats, palette: Palette, width: int) -> RenderableTyp
     lines.append(mode)
 
     bar_width = max(6, min(40, width - 13))
-    scale = max(10, stats.ready, stats.unacked)
+    scale = bar_scale(stats.peak)
     lines.append(bar("ready", stats.ready, scale, bar_width, palette.bar, palette))
     lines.append(bar("unacked", stats.unacked, scale, bar_width, palette.bar_alt, palette))
 
