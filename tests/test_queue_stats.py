@@ -214,3 +214,37 @@ def test_the_bars_scale_follows_the_biggest_backlog_so_far() -> None:
             }
         )
     assert (stats.ready, stats.peak, bar_scale(stats.peak)) == (15, 15, 20)
+
+
+def test_the_waiting_requests_are_listed_oldest_first_with_what_they_ask_for() -> None:
+    stats = QueueStats()
+    for msg, purpose in enumerate(("password reset", "identity check", "password reset")):
+        stats.apply(
+            {
+                "kind": "queue.published",
+                "t": msg,
+                "seq": msg,
+                "msg": msg,
+                "purpose": purpose,
+                "phone": f"010-{msg}",
+                "code": f"{msg}{msg}",
+            }
+        )
+    stats.apply(
+        {
+            "kind": "queue.delivered",
+            "t": 3,
+            "seq": 3,
+            "msg": 0,
+            "consumer": 1,
+            "delivery": 1,
+            "redelivered": False,
+            "ack": "manual",
+        }
+    )
+    assert [(m, r.purpose, r.phone, r.code) for m, r in stats.waiting()] == [
+        (1, "identity check", "010-1", "11"),
+        (2, "password reset", "010-2", "22"),
+    ]
+    stats.apply({"kind": "queue.acked", "t": 4, "seq": 4, "msg": 0, "consumer": 1, "delivery": 1})
+    assert 0 not in stats.requests  # gone with the message

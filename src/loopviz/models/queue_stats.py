@@ -49,6 +49,15 @@ class ConsumerView:
         return "leaving" if self.state == "leaving" else "idle"
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a message asks for: the SMS to send."""
+
+    purpose: str
+    phone: str
+    code: str
+
+
 @dataclass
 class QueueStats:
     """The queue scene's state and counters; feed it events with ``apply``."""
@@ -88,6 +97,9 @@ class QueueStats:
     last_anomaly: str | None = None
     dropped: int = 0
 
+    #: What each message still in the queue or in a sender's hands asks for (gone once acked
+    #: or lost, so it holds no more than the backlog).
+    requests: dict[int, Request] = field(default_factory=dict, repr=False)
     _state: dict[int, str] = field(default_factory=dict, repr=False)
     _published_at: dict[int, float] = field(default_factory=dict, repr=False)
     _ready_since: dict[int, float] = field(default_factory=dict, repr=False)
@@ -104,6 +116,15 @@ class QueueStats:
         return stats
 
     # -- derived numbers ----------------------------------------------------------------------
+
+    def waiting(self) -> list[tuple[int, Request]]:
+        """The ready messages, oldest first, with what each asks for."""
+        ready = sorted(
+            (since, msg)
+            for msg, since in self._ready_since.items()
+            if self._state.get(msg) == READY
+        )
+        return [(msg, self.requests.get(msg, Request("request", "", ""))) for _, msg in ready]
 
     @property
     def balanced(self) -> bool:
@@ -247,6 +268,11 @@ class QueueStats:
         self.ready += 1
         self._ready_since[msg] = self.t
         self._publish_times.append(self.t)
+        self.requests[msg] = Request(
+            str(event.get("purpose") or "request"),
+            str(event.get("phone") or ""),
+            str(event.get("code") or ""),
+        )
 
     def _on_delivered(self, event: Mapping[str, Any]) -> None:
         msg = int(event["msg"])
@@ -262,6 +288,7 @@ class QueueStats:
         msg = int(event["msg"])
         self._move(msg, UNACKED, ACKED, event.get("seq"))
         self._ack_times.append(self.t)
+        self.requests.pop(msg, None)
         view = self._consumer(event)
         _discard(view.held, msg)
         if view.acking == msg:
@@ -273,6 +300,7 @@ class QueueStats:
 
     def _on_lost(self, event: Mapping[str, Any]) -> None:
         self._move(int(event["msg"]), ACKED, LOST, event.get("seq"))
+        self.requests.pop(int(event["msg"]), None)
 
     def _on_working(self, event: Mapping[str, Any]) -> None:
         self._consumer(event).working = int(event["msg"])
@@ -294,6 +322,7 @@ class QueueStats:
             view.acking = msg  # manual ack: the ack is on its way
         else:
             _discard(view.held, msg)  # auto ack: done, nothing to send
+            self.requests.pop(msg, None)
 
     def _on_called(self, event: Mapping[str, Any]) -> None:
         self.direct_calls += 1

@@ -31,6 +31,9 @@ def bar(label: str, value: int, scale: int, width: int, style: object, palette: 
     return text
 
 
+#: Ready messages listed under the counters (a short panel cuts them first).
+MESSAGES_SHOWN = 5
+
 #: The bars' full lengths: the first at least as large as the biggest backlog so far.
 SCALES = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
@@ -152,6 +155,16 @@ def queue_view(stats: QueueStats, palette: Palette, width: int) -> RenderableTyp
     )
     rates.append(f" {stats.ack_rate:4.1f}/s", palette.muted)
     lines.append(rates)
+    waiting = stats.waiting()
+    if waiting:
+        lines.append(Text("waiting in the queue, oldest first:", palette.muted))
+        for msg, request in waiting[:MESSAGES_SHOWN]:
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(f" #{msg} ", palette.strong)
+            line.append(f"{request.purpose} {request.phone} code {request.code}", palette.muted)
+            lines.append(line)
+        if len(waiting) > MESSAGES_SHOWN:
+            lines.append(Text(f" … {len(waiting) - MESSAGES_SHOWN} more", palette.muted))
     return Group(*lines)
 
 
