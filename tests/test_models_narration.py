@@ -256,9 +256,9 @@ def test_loopviz_machinery_is_named_in_the_class_words() -> None:
 
 
 def test_the_queue_story_is_told_with_its_requests() -> None:
-    """The consumer goes down at 2 s and comes back at 5 s: the narration says who went down
-    holding what, that new requests (purpose, phone, code) wait in the queue, that what it held
-    is redelivered, and that it is back."""
+    """The consumer goes down at 2 s and comes back at 5 s: the narration says who took which
+    request and acked it, who went down holding what, that new requests (purpose, phone, code)
+    wait in the queue, and that it is back."""
     from loopviz.runner import SceneRunner, SceneSpec, ScheduledAction
 
     runner = SceneRunner(
@@ -283,3 +283,55 @@ def test_the_queue_story_is_told_with_its_requests() -> None:
         for s in waiting
     ), waiting
     assert "SMS sender #1 is back: it takes what waits." in said
+    took = [s for s in said if re.match(r"SMS sender #1 took request #\d+ \(", s)]
+    assert took and all(s.endswith(": unacked until the sender acks it.") for s in took)
+    assert any(
+        re.fullmatch(
+            r"SMS sender #1 acked request #\d+: the SMS was sent, the broker deletes it\.", s
+        )
+        for s in said
+    )
+
+
+def test_a_dying_sender_s_request_is_said_to_be_redelivered_or_lost() -> None:
+    events = (
+        ev(
+            0,
+            0.0,
+            "queue.published",
+            scene="queue",
+            msg=3,
+            purpose="identity check",
+            phone="010-3",
+            code="333",
+        ),
+        ev(1, 0.1, "consumer.down", scene="queue", consumer=1, held=[3], calls=[]),
+        ev(
+            2,
+            0.1,
+            "queue.redelivered",
+            scene="queue",
+            msg=3,
+            consumer=1,
+            delivery=1,
+            reason="consumer down",
+        ),
+        ev(
+            3,
+            0.2,
+            "queue.lost",
+            scene="queue",
+            msg=3,
+            consumer=2,
+            delivery=2,
+            reason="consumer down",
+        ),
+    )
+    assert all_sentences(events) == [
+        "request #3 (identity check for 010-3, code 333) waits in the queue: no SMS sender is up.",
+        "SMS sender #1 went down, holding #3.",
+        "request #3 (identity check for 010-3, code 333) was never acked: the broker puts it "
+        "back in the queue (redelivered), so another sender sends it.",
+        "request #3 (identity check for 010-3, code 333) is lost: auto ack removed it on "
+        "delivery, and its sender died before sending.",
+    ]

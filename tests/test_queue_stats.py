@@ -248,3 +248,31 @@ def test_the_waiting_requests_are_listed_oldest_first_with_what_they_ask_for() -
     ]
     stats.apply({"kind": "queue.acked", "t": 4, "seq": 4, "msg": 0, "consumer": 1, "delivery": 1})
     assert 0 not in stats.requests  # gone with the message
+
+
+def test_the_held_requests_name_their_consumer() -> None:
+    stats = QueueStats()
+    stats.apply(
+        {
+            "kind": "queue.published",
+            "t": 0,
+            "seq": 0,
+            "msg": 7,
+            "purpose": "identity check",
+            "phone": "010-7",
+            "code": "77",
+        }
+    )
+    stats.apply(
+        {
+            "kind": "queue.delivered",
+            "t": 1,
+            "seq": 1,
+            "msg": 7,
+            "consumer": 2,
+            "delivery": 1,
+            "redelivered": False,
+            "ack": "manual",
+        }
+    )
+    assert [(m, r.code, c) for m, r, c in stats.held()] == [(7, "77", 2)]

@@ -269,6 +269,25 @@ class Narration:
         if not self._senders_up:  # the lesson: it waits, it is not lost
             self.note(t, f"{self._request(msg)} waits in the queue: no SMS sender is up.")
 
+    def _queue_delivered(self, event: Event, t: float) -> None:
+        again = " again" if event.get("redelivered") else ""
+        if event.get("ack") == "auto":
+            after = "auto ack: the broker deletes it now, done or not"
+        else:
+            after = "unacked until the sender acks it"
+        self.note(
+            t,
+            f"SMS sender #{event.get('consumer')} took {self._request(event.get('msg'))}{again}: "
+            f"{after}.",
+        )
+
+    def _queue_acked(self, event: Event, t: float) -> None:
+        self.note(
+            t,
+            f"SMS sender #{event.get('consumer')} acked request #{event.get('msg')}: the SMS was "
+            "sent, the broker deletes it.",
+        )
+
     def _consumer_up(self, event: Event, t: float) -> None:
         self._senders_up.add(event.get("consumer"))  # type: ignore[arg-type]
         if event.kind == "consumer.up":
@@ -324,6 +343,8 @@ _HANDLERS: dict[str, Callable[[Narration, Event, float], None]] = {
     "consumer.up": Narration._consumer_up,
     "consumer.down": Narration._consumer_down,
     "consumer.removed": Narration._consumer_down,
+    "queue.delivered": Narration._queue_delivered,
+    "queue.acked": Narration._queue_acked,
     "queue.redelivered": Narration._queue_redelivered,
     "queue.lost": Narration._queue_lost,
     "queue.request_failed": Narration._request_failed,

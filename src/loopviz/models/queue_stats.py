@@ -117,6 +117,15 @@ class QueueStats:
 
     # -- derived numbers ----------------------------------------------------------------------
 
+    def held(self) -> list[tuple[int, Request, int]]:
+        """The messages delivered and not done yet, with what each asks for and which consumer
+        holds it, in delivery order per consumer."""
+        return [
+            (msg, self.requests.get(msg, Request("request", "", "")), view.id)
+            for view in self.consumers.values()
+            for msg in view.held
+        ]
+
     def waiting(self) -> list[tuple[int, Request]]:
         """The ready messages, oldest first, with what each asks for."""
         ready = sorted(

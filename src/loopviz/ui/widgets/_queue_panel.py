@@ -155,6 +155,15 @@ def queue_view(stats: QueueStats, palette: Palette, width: int) -> RenderableTyp
     )
     rates.append(f" {stats.ack_rate:4.1f}/s", palette.muted)
     lines.append(rates)
+    held = stats.held()
+    if held:
+        lines.append(Text("in a sender's hands:", palette.muted))
+        for msg, request, consumer in held[:MESSAGES_SHOWN]:
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(f" #{msg} ", palette.strong)
+            line.append(f"held by #{consumer}  ", palette.strong)
+            line.append(f"{request.purpose} {request.phone} code {request.code}", palette.muted)
+            lines.append(line)
     waiting = stats.waiting()
     if waiting:
         lines.append(Text("waiting in the queue, oldest first:", palette.muted))
