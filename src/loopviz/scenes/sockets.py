@@ -216,8 +216,12 @@ class SelectClient:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         #: The loop's steps this thread has moved with (``StepGate.follow``): made during a
-        #: step of the loop, the thread's first call goes with that step.
-        self._steps_seen = scene.loop.gate.steps_taken - 1
+        #: step the class asked for, the thread's first call goes with that step; made while
+        #: the loop runs, a pause before that call holds it. Until the thread is waiting
+        #: somewhere, a stepped jump of the loop's clock waits for it.
+        gate = scene.loop.gate
+        self._steps_seen = gate.steps_taken - (1 if gate.paused else 0)
+        gate.follower_busy(self.thread_name)
 
     def run(self) -> None:
         self.log("creating socket")
@@ -236,6 +240,7 @@ class SelectClient:
                 raise
         finally:
             self.close(sock, fd)
+            self.scene.loop.gate.follower_gone(self.thread_name)
 
     def talk(self, sock: socket.socket, fd: int) -> None:
         """The notes' loop, line for line: send when writable, read when readable, close."""
@@ -309,7 +314,8 @@ class SelectClient:
         as a running one."""
         scene = self.scene
         loop = scene.loop
-        self._steps_seen = loop.gate.follow(self._steps_seen, self._stopping.is_set)
+        gate = loop.gate
+        self._steps_seen = gate.follow(self.thread_name, self._steps_seen, self._stopping.is_set)
         self.calls += 1
         scene.emit(
             "select.call",
@@ -322,9 +328,11 @@ class SelectClient:
             wall_timeout=round(timeout / scene.speed, 6),
         )
         before, started = loop.time(), time.perf_counter()
+        gate.follower_deadline(self.thread_name, before + timeout)
         readable, writable, exceptional = self._select_in_loop_time(
             inputs, outputs, errors, before + timeout
         )
+        gate.follower_busy(self.thread_name)
         scene.emit(
             "select.returned",
             round=self.number,

@@ -21,6 +21,12 @@ from loopviz.trace.clock import DilatedClock
 
 ITERATION = "iteration"
 TASK_STEP = "task step"
+#: A following thread's state besides a deadline: waiting for a step; working.
+IDLE = float("inf")
+BUSY = float("-inf")
+#: Wall seconds a stepped jump waits for following threads at most (one that hangs must not
+#: freeze the loop).
+SETTLE_LIMIT = 1.0
 
 
 class StepGate:
@@ -48,6 +54,10 @@ class StepGate:
         self.on_hold: Callable[[str], None] | None = None
         #: Steps the loop thread has taken from the queue of requests (see ``follow``).
         self.steps_taken = 0
+        #: Scene threads that move with the loop, by name: BUSY between two waits, IDLE while
+        #: they wait for a step, else the loop time their wait in ``select`` ends (see
+        #: ``follower_deadline``, ``settle_followers``).
+        self._followers: dict[str, float] = {}
 
     @property
     def paused(self) -> bool:
@@ -100,17 +110,59 @@ class StepGate:
             self._cond.notify_all()
         self._wake()
 
-    def follow(self, seen: int, stopping: Callable[[], bool]) -> int:
+    def follow(self, follower: str, seen: int, stopping: Callable[[], bool]) -> int:
         """For a scene's own thread that must move with the loop (the sockets scene's hand-written
         select loop): while the loop is paused, wait until it takes a step after the ``seen``-th,
         so each step the class asks for lets the thread take one step too; running, return at
-        once. Returns the steps taken so far, the thread's next ``seen``."""
+        once. Returns the steps taken so far, the thread's next ``seen``. The thread counts as
+        busy from then until it says where it waits next (``follower_deadline``)."""
         with self._cond:
+            self._followers[follower] = IDLE
+            self._cond.notify_all()
             while self._paused and not self._closed and self.steps_taken <= seen:
                 if stopping():
                     break
                 self._cond.wait(0.05)
+            self._followers[follower] = BUSY
             return self.steps_taken
+
+    @property
+    def has_followers(self) -> bool:
+        return bool(self._followers)
+
+    def follower_busy(self, follower: str) -> None:
+        """``follower`` is working (between two waits): a stepped jump of the clock waits."""
+        with self._cond:
+            self._followers[follower] = BUSY
+
+    def follower_deadline(self, follower: str, deadline: float) -> None:
+        """``follower`` waits in its own ``select`` until loop time ``deadline``: a stepped jump
+        of the clock stops there, so the thread's timeout fires at its own time."""
+        with self._cond:
+            self._followers[follower] = deadline
+            self._cond.notify_all()
+
+    def follower_gone(self, follower: str) -> None:
+        with self._cond:
+            self._followers.pop(follower, None)
+            self._cond.notify_all()
+
+    def settle_followers(self, now: Callable[[], float], limit: float) -> float | None:
+        """Before the loop jumps its clock (stepping, or virtual time): wait, at most ``limit``
+        wall seconds, until every following thread waits somewhere the jump cannot skip (a
+        step, or a deadline still ahead); return the earliest such deadline, which the jump
+        must not pass. Without this a quick run of steps could carry the clock past a thread's
+        timeout before the thread looked, and its select would wait longer than it asked."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: all(
+                    state == IDLE or (state != BUSY and state > now())
+                    for state in self._followers.values()
+                ),
+                timeout=limit,
+            )
+            ahead = [s for s in self._followers.values() if s not in (IDLE, BUSY) and s > now()]
+            return min(ahead, default=None)
 
     # -- called on the loop thread -------------------------------------------------------------
 

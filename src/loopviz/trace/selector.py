@@ -19,7 +19,7 @@ from typing import Any
 
 from loopviz.trace.clock import DilatedClock
 from loopviz.trace.core import speedups
-from loopviz.trace.gate import StepGate
+from loopviz.trace.gate import SETTLE_LIMIT, StepGate
 from loopviz.trace.records import AFTER_IO, BEFORE_IO, FD_UNWATCH, FD_WATCH, HELD
 from loopviz.trace.tracer import Tracer
 
@@ -121,6 +121,19 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         internal = self._internal
         return tuple((fd, key.events) for fd, key in self.get_map().items() if fd not in internal)
 
+    @staticmethod
+    def _settle(gate: StepGate, clock: DilatedClock) -> float | None:
+        """Wait for the scene threads that follow the loop (the clock stands still meanwhile:
+        the wait is loopviz's, not the program's) and return the deadline the jump stops at."""
+        frozen = clock.frozen
+        if not frozen:
+            clock.freeze()
+        try:
+            return gate.settle_followers(clock.now, SETTLE_LIMIT)
+        finally:
+            if not frozen:
+                clock.unfreeze()
+
     def _held(self, where: str) -> None:
         """The gate holds the loop: record its queues as they are now, so a paused screen shows
         what will run next, not what was true before the last ``select``."""
@@ -186,6 +199,9 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         )
         if self.virtual_time or (gate is not None and gate.armed):
             jump = self.virtual_time or (gate is not None and gate.stepping)
+            cap = None  # a following scene thread's deadline the jump must stop at
+            if jump and timeout != 0 and gate is not None and gate.has_followers:
+                cap = self._settle(gate, clock)
             due = clock.now() + timeout if timeout else 0.0
             grace = 0.0
             if jump and timeout != 0 and len(self.get_map()) > len(self._internal):
@@ -196,7 +212,9 @@ class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
             events = super().select(grace)
             # The loop's own wake-up byte (a control change) is no reason to stop the jump.
             if jump and timeout != 0 and all(key.fd in self._internal for key, _ in events):
-                if timeout is None:
+                if cap is not None and (timeout is None or cap < due):
+                    clock.advance(cap - clock.now())  # the thread's timeout is next
+                elif timeout is None:
                     if not events:
                         events = super().select(None)  # only I/O can wake us: wait for it
                 else:  # stepping: the next timer is due now (the clock ran during the grace)
