@@ -41,23 +41,12 @@ def mark_cells(spans: Iterable[Span], t0: float, t1: float, width: int) -> list[
     A span marks every cell it overlaps; an instant (start == end) marks the cell holding it; a
     span ending exactly where a cell begins does not mark that cell. The last cell includes t1.
     """
-    if width <= 0 or t1 <= t0:
-        return [False] * max(width, 0)
-    edges = cell_edges(t0, t1, width)
-    cells = [False] * width
-    for start, end in spans:
-        if start > t1 or end < t0:
-            continue
-        first = min(max(0, bisect_right(edges, start) - 1), width - 1)
-        last = min(bisect_left(edges, end) - 1, width - 1) if end > start else first
-        for i in range(first, last + 1):
-            cells[i] = True
-    return cells
+    return [when is not None for when in first_touches(spans, t0, t1, width)]
 
 
 def first_touches(spans: Iterable[Span], t0: float, t1: float, width: int) -> list[float | None]:
-    """For each cell of [t0, t1], the earliest loop time a span touched it (None: none did);
-    the cells touched are exactly those ``mark_cells`` marks."""
+    """For each cell of [t0, t1], the earliest loop time a span touched it (None: none did),
+    by the rules ``mark_cells`` states."""
     if width <= 0 or t1 <= t0:
         return [None] * max(width, 0)
     edges = cell_edges(t0, t1, width)

@@ -222,13 +222,14 @@ def lanes(timeline: Timeline, palette: Palette, width: int, *, max_lanes: int) -
     text.append(" blocked", palette.muted)
     if shared:
         text.append(TURNS_LEGEND, palette.muted)
+    # Columns where one task ran by itself (drawn as a block, not a place in an order).
+    alone = [not any(places[i] > 1 for places in turns.values()) for i in range(cells)]
     for lane in rows:
         text.append("\n")
         name = lane.name if len(lane.name) < name_width else lane.name[: name_width - 2] + "…"
         running = timeline.running == lane.task
         text.append(f"{name:<{name_width}}", palette.highlight if running else palette.strong)
         places = turns.get(lane.task) or [0] * cells
-        alone = [not any(turns[other][i] > 1 for other in turns) for i in range(cells)]
         for place, stalled, only in zip(places, stalls, alone, strict=True):
             if place and stalled:
                 text.append(LANE_STALL, palette.failed)
