@@ -4,11 +4,12 @@ Each key is injected as a real key event into the running app (headless, 120x36)
 until its effect is visible, in three stages:
 
   action   the binding's action ran (the app's own event loop answered);
-  effect   the traced loop did it and the models show it (pause: the loop stopped at its gate;
-           speed: the loop's clock changed; d: the queue scene's consumer.down/up event was
-           folded into the queue model);
-  screen   the next 30 Hz frame folded it and asked the panels to redraw (Textual paints
-           right after, in the same event-loop turn).
+  effect   the program (a child process, as in the dashboard) did it, its event came back
+           over the pipe, and a frame folded it into the models (pause: the loop stopped at
+           its gate, ``loop_held``; speed: its clock changed, ``clock``; d: the queue scene's
+           consumer.down/up event);
+  screen   that frame asked the panels to redraw (Textual paints right after, in the same
+           event-loop turn).
 
 Target (issue 5): every key takes effect within 100 ms. The run also reports how long each
 frame (fold a batch of events + refresh the panels) took.
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from loopviz.cli import scenes_source
 from loopviz.runner import SceneSpec
 from loopviz.session import Session
 from loopviz.ui import app as app_module
@@ -46,13 +48,20 @@ class TimedApp(LoopvizApp):
         self.action_times: list[float] = []
         self.frame_ends: list[float] = []
         self.frame_seconds: list[float] = []
+        #: The effect being waited for, and (pump end, frame end) of the frame that showed it.
+        self.watching: Callable[[], bool] | None = None
+        self.seen: tuple[float, float] | None = None
 
     def frame(self) -> None:
         started = time.perf_counter()
+        self.session.pump()  # as the frame does first; timed apart from the refresh
+        pumped = time.perf_counter()
         super().frame()
         ended = time.perf_counter()
         self.frame_seconds.append(ended - started)
         self.frame_ends.append(ended)
+        if self.watching is not None and self.seen is None and self.watching():
+            self.seen = (pumped, ended)
 
     def action_toggle_pause(self) -> None:
         self.action_times.append(time.perf_counter())
@@ -83,34 +92,31 @@ async def wait_until(check: Callable[[], bool], timeout: float = 2.0) -> float:
 async def press(app: TimedApp, key: str, effect: Callable[[], bool]) -> tuple[float, float, float]:
     """Inject ``key``; return (action, effect, screen) latencies in milliseconds."""
     actions_before = len(app.action_times)
+    app.watching, app.seen = effect, None
     pressed = time.perf_counter()
     app.simulate_key(key)
     await wait_until(lambda: len(app.action_times) > actions_before)
     action = app.action_times[actions_before]
-    effected = await wait_until(effect)
-    frames_before = len(app.frame_ends)
-    await wait_until(lambda: len(app.frame_ends) > frames_before)
-    shown = app.frame_ends[frames_before]
+    await wait_until(lambda: app.seen is not None)
+    assert app.seen is not None
+    effected, shown = app.seen
+    app.watching = None
     return tuple((x - pressed) * 1000 for x in (action, effected, shown))  # type: ignore[return-value]
 
 
 async def measure(presses: int) -> dict[str, object]:
-    session = Session(
-        [SceneSpec("tasks", repeat=1.0), SceneSpec("sockets", repeat=1.0), SceneSpec("queue")],
-        speed=SPEED,
-    )
+    specs = [SceneSpec("tasks", repeat=1.0), SceneSpec("sockets", repeat=1.0), SceneSpec("queue")]
+    session = Session(scenes_source(specs, speed=SPEED, interactive=True), speed=SPEED)
     app = TimedApp(session)
     results: dict[str, list[tuple[float, float, float]]] = {"space": [], "+/-": [], "d": []}
     async with app.run_test(size=(120, 36)):
         await asyncio.sleep(2.0)  # let every scene get going
-        loop = session.loop
+        loop = session.models.core.loop
         queue = session.models.queue
         for i in range(presses):
             # space: pause (the loop stops at its gate), then resume (it leaves the gate).
-            results["space"].append(
-                await press(app, "space", lambda: loop.gate.waiting_at is not None)
-            )
-            results["space"].append(await press(app, "space", lambda: loop.gate.waiting_at is None))
+            results["space"].append(await press(app, "space", lambda: loop.held_at is not None))
+            results["space"].append(await press(app, "space", lambda: not loop.paused))
             # - then +: the loop's clock runs at the new speed.
             results["+/-"].append(await press(app, "minus", lambda: loop.speed < SPEED))
             results["+/-"].append(await press(app, "plus", lambda: loop.speed == SPEED))

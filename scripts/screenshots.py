@@ -19,6 +19,7 @@ from pathlib import Path
 
 from loopviz.runner import SceneSpec, ScheduledAction
 from loopviz.session import Session
+from loopviz.sources.in_process import InProcessSource
 from loopviz.ui.app import LoopvizApp
 from loopviz.ui.theme import DEFAULT_THEME
 
@@ -93,14 +94,14 @@ SHOTS = [
 
 
 async def take(shot: Shot, out: Path) -> Path:
-    session = Session(shot.specs, virtual_time=True)
-    session.runner.schedule.extend(shot.actions)
-    loop = session.loop
+    session = Session(InProcessSource(shot.specs, virtual_time=True))
+    session.source.runner.schedule.extend(shot.actions)
+    loop = session.source.runner.loop
     loop.call_at(shot.pause_at, loop.pause)  # the loop is not running yet: safe from here
     app = LoopvizApp(session, theme=shot.theme)
     async with app.run_test(size=shot.size) as pilot:
         deadline = time.monotonic() + 30
-        while not (session.paused and loop.gate.waiting_at is not None):
+        while not (loop.paused and loop.gate.waiting_at is not None):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{shot.name}: the loop never reached {shot.pause_at} s")
             await asyncio.sleep(0.02)

@@ -208,13 +208,13 @@ async def test_q_quits_and_stops_the_traced_loop() -> None:
     app = make_app(session)
     async with app.run_test(size=WIDE) as pilot:
         await press_and_settle(pilot, "n")
-        thread = session.runner._thread
+        thread = session.source.runner._thread
         assert thread is not None and thread.is_alive()
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code in (0, None)
-    assert not session.runner.running and not thread.is_alive()
-    assert session.loop.is_closed()
+    assert not session.source.runner.running and not thread.is_alive()
+    assert session.source.runner.loop.is_closed()
 
 
 async def test_ctrl_c_quits_too() -> None:
@@ -224,7 +224,7 @@ async def test_ctrl_c_quits_too() -> None:
         await settle(pilot)
         await pilot.press("ctrl+c")
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
-    assert not session.runner.running and session.loop.is_closed()
+    assert not session.source.runner.running and session.source.runner.loop.is_closed()
 
 
 async def test_r_restarts_the_scenes_from_loop_time_zero() -> None:
@@ -233,12 +233,12 @@ async def test_r_restarts_the_scenes_from_loop_time_zero() -> None:
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot, "the loop to pause at 2 s")
         models = session.models
-        old_runner = session.runner
+        old_runner = session.source.runner
         assert models.core.loop.now >= 2.0 and models.queue.published > 0
         assert models.output
         await pilot.press("r")
         await settle(pilot, "the restarted loop to stop at its gate")
-        assert session.runner is not old_runner
+        assert session.source.runner is not old_runner
         assert not old_runner.running and old_runner.loop.is_closed()
         fresh = session.models
         assert fresh is not models  # everything shown before is forgotten
@@ -347,7 +347,7 @@ async def test_a_hang_up_stops_the_loop_and_exits() -> None:
         timer = app.hang_up_timer
         assert timer is not None
         timer.cancel()  # the last resort (os._exit) must not fire in a test run
-        assert not session.runner.running and session.loop.is_closed()
+        assert not session.source.runner.running and session.source.runner.loop.is_closed()
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == 129
 
@@ -368,7 +368,7 @@ async def test_sigterm_sigint_and_ctrl_c_stop_the_loop_and_exit_with_their_statu
             app._signalled(status)
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == status
-    assert not session.runner.running and session.loop.is_closed()
+    assert not session.source.runner.running and session.source.runner.loop.is_closed()
 
 
 async def test_a_signal_while_the_app_starts_is_acted_on_once_it_can_restore_the_terminal() -> None:
@@ -380,7 +380,7 @@ async def test_a_signal_while_the_app_starts_is_acted_on_once_it_can_restore_the
     async with app.run_test(size=WIDE) as pilot:
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == 143
-    assert not session.runner.running
+    assert not session.source.runner.running
 
 
 async def test_s_saves_the_screen_as_a_new_svg_and_never_replaces_one(

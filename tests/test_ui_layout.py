@@ -12,12 +12,12 @@ from rich.color import Color
 
 from loopviz.runner import SceneSpec
 from loopviz.scenes.tasks import TasksScene
-from loopviz.session import Session
 from loopviz.ui.app import MIN_HEIGHT, MIN_WIDTH, LoopvizApp
 from loopviz.ui.help import HelpScreen
 from loopviz.ui.palette import STATE_SYMBOL, palette_for
 from loopviz.ui.theme import PROJECTOR, THEMES
 from test_ui_support import (
+    in_process,
     make_app,
     make_session,
     panel_text,
@@ -176,7 +176,7 @@ def frozen_seconds(app: LoopvizApp) -> float | None:
 async def test_a_blocked_loop_shows_frozen_and_for_how_long_and_every_key_answers() -> None:
     # Each time.sleep in the blocking scene holds the loop thread 0.25 s of loop time: 1 s of
     # wall time at 0.25x. The UI must say so while it happens, and keep taking keys.
-    session = Session([SceneSpec("tasks", "blocking")], speed=0.25)
+    session = in_process([SceneSpec("tasks", "blocking")], speed=0.25)
     app = make_app(session)
     async with app.run_test(size=WIDE) as pilot:
         await wait_for(pilot, lambda: frozen_seconds(app) is not None, "the bar to say FROZEN")
@@ -194,7 +194,7 @@ async def test_a_blocked_loop_shows_frozen_and_for_how_long_and_every_key_answer
         seen, wall = float(found.group(1)), float(found.group(2))
         assert seen <= 0.3
         assert wall == pytest.approx(4 * seen, abs=0.3)
-        frozen_task = session.loop.tracer.current
+        frozen_task = session.source.runner.loop.tracer.current
         assert frozen_task is not None  # the loop thread is inside a step
 
         started = time.monotonic()
@@ -221,7 +221,7 @@ async def test_a_blocked_loop_shows_frozen_and_for_how_long_and_every_key_answer
         await pilot.press("space")
         assert not session.paused
         await pilot.press("n")
-        assert session.loop.gate.stepping  # the step request is queued at the gate
+        assert session.source.runner.loop.gate.stepping  # the step request is queued at the gate
         await pilot.press("t")
         await pilot.press("space")
         assert not session.paused
@@ -234,8 +234,8 @@ async def test_a_blocked_loop_shows_frozen_and_for_how_long_and_every_key_answer
         await wait_for(pilot, lambda: not app.is_running, "the app to quit", timeout=30)
     # The loop thread ends once the time.sleep calls already under way return (a task is
     # cancelled only at an await): several 1 s steps at 0.25x, maybe longer than stop's wait.
-    assert session.runner.join(timeout=20)
-    assert session.loop.is_closed()
+    assert session.source.runner.join(timeout=20)
+    assert session.source.runner.loop.is_closed()
 
 
 # -- a failing scene -----------------------------------------------------------------------------
@@ -278,7 +278,7 @@ async def test_a_session_paused_from_the_start() -> None:
     Note: ``SceneRunner.start`` waits up to 5 s for the scenes' main task, which a loop paused
     from the start only runs at the first step; this test is slow until the runner stops
     waiting for it when paused."""
-    session = Session([TASKS], paused=True, virtual_time=True)
+    session = in_process([TASKS], paused=True, virtual_time=True)
     app = make_app(session)
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)

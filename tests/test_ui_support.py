@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 
 from loopviz.runner import SceneSpec, ScheduledAction
 from loopviz.session import Session
+from loopviz.sources.in_process import InProcessSource
 from loopviz.ui.app import LoopvizApp
 
 #: Generous: a condition normally holds within a few frames.
@@ -27,10 +28,18 @@ POLL = 0.02
 def quiet_stalls(session: Session) -> Session:
     """No stall detection: whether a step takes 10 ms or 200 ms of wall time on a loaded machine
     must not change what the screen shows (stalls are tested with a real blocking scene)."""
-    tracer = session.loop.tracer
+    tracer = session.source.runner.loop.tracer
     tracer.stall_threshold = 0
     tracer.stall_limit = float("inf")
     return session
+
+
+def in_process(
+    specs: list[SceneSpec], *, speed: float = 1.0, paused: bool = False, virtual_time: bool = False
+) -> Session:
+    """A session on scenes in a thread of the test's process (``InProcessSource``)."""
+    source = InProcessSource(specs, speed=speed, paused=paused, virtual_time=virtual_time)
+    return Session(source, speed=speed, paused=paused)
 
 
 def make_session(
@@ -49,12 +58,12 @@ def make_session(
     paused: ``SceneRunner.start`` waits (5 s) for its main task, which a loop paused from the
     start never runs (see ``test_ui_layout.test_a_session_paused_from_the_start``).
     """
-    session = quiet_stalls(Session(list(specs), speed=speed, virtual_time=virtual_time))
-    session.runner.schedule.extend(actions)
+    session = quiet_stalls(in_process(list(specs), speed=speed, virtual_time=virtual_time))
+    session.source.runner.schedule.extend(actions)
     if paused and pause_at is None:
         pause_at = 0.0
     if pause_at is not None:
-        loop = session.loop
+        loop = session.source.runner.loop
         loop.call_at(pause_at, loop.pause)  # the loop is not running yet: safe from here
     return session
 
@@ -79,7 +88,7 @@ async def wait_for(
 
 def loop_idle(session: Session) -> bool:
     """The traced loop stands at its step gate with nothing left to do for the last command."""
-    gate = session.loop.gate
+    gate = session.source.runner.loop.gate
     return session.paused and not gate.stepping and gate.waiting_at is not None
 
 

@@ -6,38 +6,30 @@ Every bad input ends in one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import re
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from loopviz import __version__
-from loopviz.output_file import OutputFile, OutputFileError, ReaderGone, WriteStalled
+from loopviz.cli_run import add_run_parser, run, split_program
+from loopviz.messages import USAGE_ERROR, UsageError, error, say, warn
+from loopviz.output_file import OutputFile, OutputFileError, WriteStalled
 from loopviz.scenes import SCENE_PATHS, SceneError, scene_class
 from loopviz.stop_signals import StopSignals, signal_name
 from loopviz.trace import check_speed
 
 if TYPE_CHECKING:
-    from loopviz.runner import SceneRunner, SceneSpec, ScheduledAction
+    from loopviz.runner import SceneSpec, ScheduledAction
+    from loopviz.sources.child import ChildSource
 
-USAGE_ERROR = 2
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
-#: An error message shows at most this much of any one word the user typed (a 100 KB argument
-#: would bury the message).
-LONGEST_WORD = 120
-LONGEST_MESSAGE = 400
 #: The dashboard runs each scene again this many loop seconds after it ends, so a class never
 #: looks at a finished, frozen screen.
 DEMO_REPEAT = 3.0
 RECORD_CAPACITY = 1 << 20  # a recorder keeps up easily; this is only a safety margin
-
-
-class UsageError(Exception):
-    """A mistake in what the user typed; its message is the whole error line."""
+#: Records the dashboard's child keeps before the oldest drop (it writes them every 20 ms).
+DASHBOARD_CAPACITY = 1 << 16
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. --at 2:consumer-down --at 6:consumer-up",
     )
 
+    add_run_parser(commands)
     for name in SCENE_PATHS:
         one = commands.add_parser(name, help=f"open the dashboard on the {name} scene")
         _add_scene_options(one, scene=name)
@@ -173,6 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
         )
         one.add_argument("--theme", default=argparse.SUPPRESS, help="colour theme")
     return parser
+
+
+#: The top-level options that take a value (the command comes after them).
+_GLOBAL_WITH_VALUE = frozenset({"--speed", "--theme"})
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line; for ``run``, everything after the script (or ``-m MODULE``) is the
+    program's and goes to it untouched, ``--help`` included."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        i += 2 if argv[i] in _GLOBAL_WITH_VALUE else 1
+    program = None
+    if i < len(argv) and argv[i] == "run":
+        options, program = split_program(argv[i + 1 :])
+        argv = [*argv[: i + 1], *options]
+    args = build_parser().parse_args(argv)
+    args.program = program
+    return args
 
 
 def scene_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -186,40 +198,29 @@ def scene_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(sys.argv[1:] if argv is None else list(argv))
         if args.command == "record":
             return record(args)
+        if args.command == "run":
+            return run(args)
         return dashboard(args)
     except (UsageError, SceneError) as exc:
-        _error(str(exc))
+        error(str(exc))
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
-
-
-def one_line(message: str) -> str:
-    """``message`` fit for one line of stderr: control characters escaped, any word longer than
-    ``LONGEST_WORD`` cut, saying how long it was."""
-    message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
-
-    def cut(word: re.Match[str]) -> str:
-        text = word.group()
-        return f"{text[: LONGEST_WORD - 20]}… ({len(text)} characters)"
-
-    message = re.sub(rf"[^\s:,'\"]{{{LONGEST_WORD + 1},}}", cut, message)
-    if len(message) > LONGEST_MESSAGE:  # many words: a long argument with spaces in it
-        message = f"{message[: LONGEST_MESSAGE - 30]}… ({len(message)} characters)"
-    return message
 
 
 # -- record ---------------------------------------------------------------------------------
 
 
 def record(args: argparse.Namespace) -> int:
-    """Run a scene headless and write its events. A signal that would kill the process stops
-    the recording instead: every event so far is kept, and the exit status says which signal
-    (128 + its number). A reader that goes away (``| head``) ends it quietly."""
-    from loopviz.runner import SceneSpec, ScheduledAction
+    """Run a scene headless, in a child process, and write its events. A signal that would
+    kill the process stops the recording instead: every event so far is kept, and the exit
+    status says which signal (128 + its number). A reader that goes away (``| head``) ends it
+    quietly."""
+    from loopviz.recording import copy_events
+    from loopviz.runner import SceneSpec, ScheduledAction, check_specs
 
     options = scene_options(args)
     if options and args.scene != "queue":
@@ -227,6 +228,14 @@ def record(args: argparse.Namespace) -> int:
     cls = scene_class(args.scene)
     duration = args.duration if args.duration is not None else cls.default_duration
     schedule = [ScheduledAction(at, args.scene, action) for at, action in args.schedule]
+    spec = SceneSpec(args.scene, args.variant, options)
+    check_specs([spec], schedule)
+    for item in schedule:
+        if duration is not None and item.at > duration:
+            warn(
+                f"--at {item.at:g}:{item.action} is after the recording ends "
+                f"({duration:g} s of loop time): it will not happen"
+            )
     where = "standard output" if args.output == "-" else args.output
     # Signals are caught from before the file is opened: a draft is never left behind, and a
     # FIFO nobody opens can still be given up on.
@@ -234,28 +243,30 @@ def record(args: argparse.Namespace) -> int:
         try:
             output = OutputFile.open(args.output, should_stop=stop.requested)
         except WriteStalled:
-            _say(f"stopped by {signal_name(stop.received or 0)}; nothing was written")
+            say(f"stopped by {signal_name(stop.received or 0)}; nothing was written")
             return stop.exit_status
         except OutputFileError as exc:
             raise UsageError(str(exc)) from None
+        source = scenes_source(
+            [spec], speed=args.speed, interactive=False, duration=duration, schedule=schedule
+        )
         try:
-            ended = _record_into(
-                output, args, SceneSpec(args.scene, args.variant, options), duration, schedule, stop
-            )
+            source.start()
         except BaseException:  # a bug: the old file stays whole, the traceback is the report
             output.discard()
             raise
+        ended = copy_events(source, output, stop, lambda number: source.interrupt())
     if ended.problem is not None:
-        _error(ended.problem)
-    kept = f"{output.lines_written} events ({ended.last_t:.1f} s of loop time)"
+        error(ended.problem)
+    kept = f"{ended.events} events ({ended.last_t:.1f} s of loop time)"
     if ended.signal is not None:
-        _say(f"stopped by {signal_name(ended.signal)}; kept {kept} in {where}")
+        say(f"stopped by {signal_name(ended.signal)}; kept {kept} in {where}")
     elif ended.problem is None and not ended.reader_gone:
-        _say(f"recorded {kept} to {where}")
+        say(f"recorded {kept} to {where}")
     if ended.dropped:
-        _warn(f"{ended.dropped} events were dropped (the recorder fell behind)")
-    for scene, error in ended.failures.items():
-        _error(f"scene {scene!r} failed: {error}")
+        warn(f"{ended.dropped} events were dropped (the recorder fell behind)")
+    for scene, failure in ended.failures.items():
+        error(f"scene {scene!r} failed: {failure}")
     if ended.signal is not None:
         return 128 + ended.signal
     if ended.reader_gone:
@@ -263,103 +274,40 @@ def record(args: argparse.Namespace) -> int:
     return 1 if ended.problem is not None or ended.failures else 0
 
 
-@dataclass
-class _Ended:
-    """How a recording ended."""
+def scenes_source(
+    specs: list[SceneSpec],
+    *,
+    speed: float,
+    paused: bool = False,
+    interactive: bool,
+    duration: float | None = None,
+    schedule: list[ScheduledAction] | None = None,
+) -> ChildSource:
+    """A child process running built-in scenes."""
+    from dataclasses import asdict
 
-    last_t: float = 0.0
-    #: The stop signal that ended it before the scene did, if one did.
-    signal: int | None = None
-    reader_gone: bool = False
-    #: Why the file could not be written, as one line.
-    problem: str | None = None
-    dropped: int = 0
-    failures: dict[str, str] = field(default_factory=dict)
+    from loopviz.sources.child import ChildSource
 
-
-def _record_into(
-    output: OutputFile,
-    args: argparse.Namespace,
-    spec: SceneSpec,
-    duration: float,
-    schedule: list[ScheduledAction],
-    stop: StopSignals,
-) -> _Ended:
-    from loopviz.runner import SceneRunner
-
-    runner = SceneRunner(
-        [spec], speed=args.speed, capacity=RECORD_CAPACITY, duration=duration, schedule=schedule
+    config = {
+        "scenes": [asdict(spec) for spec in specs],
+        "speed": speed,
+        "paused": paused,
+        "duration": duration,
+        "schedule": [asdict(item) for item in schedule or ()],
+        "capacity": RECORD_CAPACITY if not interactive else DASHBOARD_CAPACITY,
+        "header": {"scenes": [spec.name for spec in specs], "argv": sys.argv[1:]},
+    }
+    actions = {spec.name: scene_class(spec.name).actions for spec in specs}
+    return ChildSource(
+        config, scenes=[spec.name for spec in specs], actions=actions, interactive=interactive
     )
-    for item in schedule:
-        if item.at > duration:
-            _warn(
-                f"--at {item.at:g}:{item.action} is after the recording ends "
-                f"({duration:g} s of loop time): it will not happen"
-            )
-    ended = _Ended()
-    runner.start()
-    try:
-        ended.signal = _copy_events(runner, output, stop, ended)
-        output.close()
-    except ReaderGone:
-        ended.reader_gone = True
-    except WriteStalled:
-        ended.signal = stop.received
-    except OutputFileError as exc:
-        ended.problem = str(exc)
-    finally:
-        runner.stop()
-        output.discard()  # after close() this does nothing; else the old file stays whole
-    ended.dropped = runner.stream.dropped
-    ended.failures = dict(runner.failures)
-    return ended
-
-
-def _copy_events(
-    runner: SceneRunner, output: OutputFile, stop: StopSignals, ended: _Ended
-) -> int | None:
-    """Move events from the loop to the file until the run ends or a stop signal arrives (then
-    return it); each batch is flushed whole, so the file holds every event copied whatever
-    comes next."""
-    while True:
-        stopped_by = stop.received
-        if stopped_by is not None:
-            runner.stop()
-        alive = runner.running
-        batch = runner.stream.read()
-        for event in batch:
-            output.write(event.to_json() + "\n")
-        output.flush()
-        if batch:
-            ended.last_t = batch[-1].t
-        if stopped_by is not None or not alive:
-            return stopped_by
-        time.sleep(0.02)
-
-
-def _say(message: str) -> None:
-    """One line on stderr; nothing if stderr is closed or gone (a hung-up terminal): what the
-    command did must not depend on whether anyone can read about it."""
-    stream = sys.stderr
-    if stream is None:  # print(file=None) would write to stdout, maybe into the recording
-        return
-    with contextlib.suppress(OSError, ValueError):
-        print(f"loopviz: {one_line(message)}", file=stream, flush=True)
-
-
-def _warn(message: str) -> None:
-    _say(f"warning: {message}")
-
-
-def _error(message: str) -> None:
-    _say(f"error: {message}")
 
 
 # -- the dashboard --------------------------------------------------------------------------
 
 
 def dashboard(args: argparse.Namespace) -> int:
-    from loopviz.runner import SceneSpec
+    from loopviz.runner import SceneSpec, check_specs
 
     if args.command is None:
         specs = [SceneSpec(name, repeat=DEMO_REPEAT) for name in SCENE_PATHS]
@@ -369,7 +317,17 @@ def dashboard(args: argparse.Namespace) -> int:
         focus = args.command
     for spec in specs:
         scene_class(spec.name)  # fail early, with one line, on a scene that is not there
+    check_specs(specs)
+    source = scenes_source(specs, speed=args.speed, paused=args.paused, interactive=True)
+    return open_dashboard(source, args, focus=focus)
+
+
+def open_dashboard(
+    source: ChildSource, args: argparse.Namespace, *, focus: str | None, record: str | None = None
+) -> int:
+    """The dashboard on ``source`` until the user quits (one line if this build has none)."""
     try:
+        from loopviz.session import Session
         from loopviz.ui.app import run_dashboard
         from loopviz.ui.theme import THEMES
     except ModuleNotFoundError as exc:
@@ -378,6 +336,26 @@ def dashboard(args: argparse.Namespace) -> int:
                 "the dashboard is not available in this build; use 'loopviz record'"
             ) from None
         raise
-    if args.theme is not None and args.theme not in THEMES:
-        raise UsageError(f"no theme {args.theme!r} (themes: {', '.join(THEMES)})")
-    return run_dashboard(specs, focus=focus, speed=args.speed, paused=args.paused, theme=args.theme)
+    theme = getattr(args, "theme", None)
+    if theme is not None and theme not in THEMES:
+        raise UsageError(f"no theme {theme!r} (themes: {', '.join(THEMES)})")
+    output = None
+    if record is not None:
+        try:
+            output = OutputFile.open(record)
+        except OutputFileError as exc:
+            raise UsageError(str(exc)) from None
+    session = Session(
+        source, speed=getattr(args, "speed", 1.0), paused=bool(getattr(args, "paused", False))
+    )
+    session.record_to(output)
+    try:
+        status = run_dashboard(session, focus=focus, theme=theme)
+    finally:
+        problem = session.finish_recording()
+    if problem is not None:
+        error(problem)
+        return status or 1
+    if record is not None:
+        say(f"recorded {session.events_recorded} events to {record}")
+    return status

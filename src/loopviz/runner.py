@@ -42,6 +42,12 @@ class ScheduledAction:
     action: str
 
 
+def check_specs(specs: list[SceneSpec], schedule: list[ScheduledAction] | None = None) -> None:
+    """SceneError (one line) for a scene, variant, option or action that is not there, before
+    a process is started to run them: the scenes are built once on a loop that never runs."""
+    SceneRunner(specs, capacity=16, schedule=schedule).stop()
+
+
 class SceneRunner:
     """One traced loop in a thread, running one or more scenes; controllable from any thread."""
 

@@ -1,27 +1,29 @@
-"""A live session: scenes running on a traced loop, folded into models a view can read.
+"""A session: a source's events folded into models a view can read, and its controls.
 
 No Textual here: the dashboard calls ``pump()`` on a timer (about 30 Hz) and renders the models;
 tests and benchmarks drive the same object headless. Events are applied in batches, never one
-message per event.
+message per event. The program runs elsewhere (a child process, or a thread for tests): this
+only reads its events and sends it commands.
 """
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from loopviz.events import Event
 from loopviz.models.queue_stats import QueueStats
 from loopviz.models.replay import Models
-from loopviz.runner import SceneRunner, SceneSpec
-from loopviz.trace import MAX_SPEED, MIN_SPEED, Event
+from loopviz.output_file import OutputFile, OutputFileError
+from loopviz.sources.base import Source, Status
+from loopviz.speed import MAX_SPEED, MIN_SPEED
+from loopviz.wire.commands import ACT, PAUSE, RESUME, SPEED, STEP, STEP_TASK
+from loopviz.wire.format import encode
 
 #: The speeds ``faster``/``slower`` step through.
 SPEEDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 #: Most events folded per pump, so one frame never stalls the UI; the rest wait for the next.
 PUMP_LIMIT = 20_000
-#: A task step with no event for this long (wall seconds) is shown as freezing the loop.
-FROZEN_AFTER = 0.15
 
 
 @dataclass(frozen=True)
@@ -105,116 +107,147 @@ class SessionModels:
 
 
 class Session:
-    """Owns the runner and the models; every method is safe to call from the UI thread."""
+    """The models of one source, and the controls a view has over it. Safe to call from the
+    UI thread; nothing here touches a loop: commands go through the source."""
 
-    def __init__(
-        self,
-        specs: list[SceneSpec],
-        *,
-        speed: float = 1.0,
-        paused: bool = False,
-        virtual_time: bool = False,
-    ) -> None:
-        self.specs = specs
-        self._virtual_time = virtual_time
+    def __init__(self, source: Source, *, speed: float = 1.0, paused: bool = False) -> None:
+        self.source = source
         self._speed = speed
+        self._paused = paused
         self.models = SessionModels()
         self.events_seen = 0
         self.version = 0  # bumped whenever a pump applied events
-        self.runner = self._new_runner(paused)
+        self._recording: OutputFile | None = None
+        self._recording_problem: str | None = None
+        self._header_written = False
+        self.events_recorded = 0
 
-    def _new_runner(self, paused: bool) -> SceneRunner:
-        return SceneRunner(
-            self.specs, speed=self._speed, paused=paused, virtual_time=self._virtual_time
-        )
+    # -- recording -----------------------------------------------------------------------------
+
+    def record_to(self, output: OutputFile | None) -> None:
+        """Write every event read from now on to ``output`` (``--record``): the source's
+        header first, then each event as the stream had it."""
+        self._recording = output
+
+    def finish_recording(self) -> str | None:
+        """Put the recording in place; the problem, in one line, if it could not be written."""
+        output = self._recording
+        self._recording = None
+        if output is not None:
+            try:
+                self._record_batch([])
+                output.close()
+            except OutputFileError as exc:
+                output.discard()
+                self._recording_problem = str(exc)
+        return self._recording_problem
+
+    def _record_batch(self, batch: list[Event]) -> None:
+        output = self._recording
+        if output is None:
+            return
+        try:
+            if not self._header_written:
+                header = getattr(self.source, "header", None)
+                if header is None and not batch:
+                    return
+                self._header_written = True
+                if header is not None:
+                    output.write(encode(header) + "\n")
+            for event in batch:
+                output.write(encode(event.to_dict()) + "\n")
+            self.events_recorded += len(batch)
+        except OutputFileError as exc:  # the dashboard goes on; the problem is told at the end
+            output.discard()
+            self._recording = None
+            self._recording_problem = str(exc)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.runner.start()
+        self.source.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
-        return self.runner.stop(timeout)
+        return self.source.stop(timeout)
+
+    def status(self) -> Status:
+        return self.source.status()
 
     def restart(self) -> None:
-        """Stop the scenes, forget everything shown, and start them again with the same speed."""
-        paused = self.paused
-        self.runner.stop()
+        """Stop the program, forget everything shown, and start it again at the same speed."""
+        self.source.restart()
         self.models = SessionModels()
         self.events_seen = 0
         self.version += 1
-        self.runner = self._new_runner(paused)
-        self.runner.start()
 
     # -- events --------------------------------------------------------------------------------
 
     def pump(self, limit: int = PUMP_LIMIT) -> int:
-        """Fold whatever the loop recorded since the last pump into the models."""
-        batch = self.runner.stream.read(limit)
+        """Fold whatever the source has read since the last pump into the models."""
+        batch = self.source.read(limit)
         if not batch:
             return 0
+        if self._recording is not None:
+            self._record_batch(batch)
+        loop = self.models.core.loop
+        clock_events = loop.clock_events
         apply = self.models.apply
         for event in batch:
             apply(event)
+        if loop.clock_events != clock_events:  # the program says how it runs now
+            self._paused, self._speed = loop.paused, loop.speed
         self.events_seen += len(batch)
         self.version += 1
         return len(batch)
 
-    def freeze(self) -> Freeze:
-        """The task step holding the loop thread right now, if one has held it for a while.
+    def ready(self) -> bool:
+        """Whether the source has events waiting (see ``LoopvizApp.hurry``)."""
+        return self.source.ready()
 
-        A task step is recorded when it ends, so while a step blocks the loop thread
-        (``time.sleep`` in the blocking demo) no event says so yet: the live tracer does. Its
-        ``current`` / ``step_started`` are plain attributes the loop thread sets when a step
-        begins and clears when it ends; reading them from another thread is safe. A paused loop
-        waits at its gate between steps, so it is frozen only while a step runs on.
-        """
-        tracer = self.runner.loop.tracer
-        task_id = tracer.current
-        started = tracer.step_started
-        if not started:
+    def freeze(self) -> Freeze:
+        """The task step holding the loop thread right now, if one has held it for a while
+        (as the latest ``step_running`` event says; the program's side looks)."""
+        busy = self.models.core.loop.busy
+        if busy is None or self.source.status().over:
             return Freeze()
-        stuck = time.monotonic() - started
-        if stuck < FROZEN_AFTER:
-            return Freeze()
-        tasks = self.models.core.tasks
-        info = tasks.tasks.get(task_id) if task_id is not None else None
-        name = info.name if info is not None else (None if task_id is None else f"task {task_id}")
-        # The clock runs at ``speed`` while a step runs, stepped or not (see StepGate).
-        return Freeze(stuck * self.speed, task_id, name, wall=stuck)
+        return Freeze(busy.seconds, busy.task, busy.name, wall=busy.wall)
 
     # -- control -------------------------------------------------------------------------------
 
     @property
-    def loop(self):  # type: ignore[no-untyped-def]
-        return self.runner.loop
-
-    @property
     def speed(self) -> float:
-        return self.runner.loop.speed
+        return self._speed
 
     @property
     def paused(self) -> bool:
-        return self.runner.loop.paused
+        return self._paused
+
+    @property
+    def stepping(self) -> bool:
+        return self.models.core.loop.stepping
+
+    @property
+    def held_at(self) -> str | None:
+        return self.models.core.loop.held_at
 
     def toggle_pause(self) -> bool:
         """Pause or resume; returns True if now paused."""
-        if self.paused:
-            self.runner.loop.resume()
-            return False
-        self.runner.loop.pause()
-        return True
+        self._paused = not self._paused
+        self.source.send(PAUSE if self._paused else RESUME)
+        return self._paused
 
     def step(self) -> None:
-        self.runner.loop.step()
+        self._paused = True
+        self.source.send(STEP)
 
     def step_task(self) -> None:
-        self.runner.loop.step_task()
+        self._paused = True
+        self.source.send(STEP_TASK)
 
     def set_speed(self, speed: float) -> float:
         speed = min(MAX_SPEED, max(MIN_SPEED, speed))
         self._speed = speed
-        self.runner.loop.set_speed(speed)
+        self.source.send(SPEED, value=speed)
         return speed
 
     def faster(self) -> float:
@@ -226,7 +259,8 @@ class Session:
         )
 
     def has_scene(self, name: str) -> bool:
-        return name in self.runner.scenes
+        return name in self.source.scenes
 
     def act(self, scene: str, action: str) -> None:
-        self.runner.act(scene, action)
+        """A scene action; CommandError (one line) if the scene has no such action."""
+        self.source.send(ACT, scene=scene, action=action)

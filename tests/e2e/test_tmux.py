@@ -246,3 +246,35 @@ def test_stepping_the_blocking_scene_at_quarter_speed_shows_what_blocking_costs(
         "print_alphabet blocked the loop for 0.25 s" in screen
     )
     terminal.keys("q")
+
+
+def test_loopviz_run_shows_a_program_steps_it_and_leaves_nothing_behind(
+    terminal: Terminal,
+) -> None:
+    """``loopviz run`` on a long-running example: its tasks and their lines show, space pauses,
+    n steps, q exits, and no process of the program remains."""
+    example = Path(__file__).parents[2] / "examples" / "slow_service.py"
+    terminal.type(f"{LOOPVIZ} run {example}; echo loopviz-exited-$?")
+    terminal.keys("Enter")
+    terminal.wait_for(lambda s: "price client" in s and "RUNNING" in s, "the program's tasks")
+    terminal.wait_for(
+        lambda s: "tcp listen 127.0.0.1:" in s, "its fds, named from what they are (narration)"
+    )
+    terminal.keys("1")  # the tasks panel alone: the whole of each line
+    terminal.wait_for(lambda s: "slow_service.py:" in s, "the lines each task waits at")
+    terminal.keys("0")
+    terminal.wait_for(lambda s: "stalls" in s, "the hidden blocking call counted as a stall")
+    terminal.keys("Space")
+    still = terminal.wait_for(lambda s: "PAUSED" in s, "the program paused")
+    time.sleep(0.5)
+    before = iteration(terminal.screen())
+    terminal.keys("n")
+    terminal.wait_for(lambda s: iteration(s) == before + 1, "one more iteration")
+    assert "PAUSED" in still
+    terminal.keys("q")
+    terminal.wait_for(lambda s: "loopviz-exited-0" in s, "loopviz exit with status 0")
+    assert_restored(terminal)
+    left = subprocess.run(
+        ["pgrep", "-f", f"loopviz.wire.child.*{example.name}"], capture_output=True, text=True
+    )
+    assert left.stdout == "", f"processes of the program remain: {left.stdout}"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from loopviz.trace import events as E
-from loopviz.trace.events import Event
+from loopviz import events as E
+from loopviz.events import Event
 
 RUN_READY = "run callbacks"
 WAIT_IN_SELECT = "wait in select"
@@ -47,6 +47,33 @@ class Stall:
     source: str | None
 
 
+#: Where the step gate holds a paused loop (the ``at`` of ``loop_held``).
+HELD_BEFORE_ITERATION = "iteration"
+HELD_AFTER_TASK_STEP = "task step"
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """A task step still holding the loop as of the last ``step_running`` event."""
+
+    task: int | None
+    name: str | None
+    #: Loop time the step began, and loop time and wall seconds it had held the loop when told.
+    since: float
+    at: float
+    wall: float
+
+    @property
+    def seconds(self) -> float:
+        return round(max(0.0, self.at - self.since), TIME_DIGITS)
+
+
+#: Events that say the step that was holding the loop has ended.
+_STEP_OVER = frozenset({E.AFTER_TASK_STEP, E.BEFORE_IO_WAIT, E.AFTER_IO_WAIT, E.TASK_EXITED})
+#: Events that say the loop has moved on from where the gate held it.
+_MOVED_ON = _STEP_OVER | {E.BEFORE_TASK_STEP}
+
+
 @dataclass
 class LoopState:
     """Iteration, phase, ready-queue length, timers, clock speed and health of one traced loop."""
@@ -74,12 +101,25 @@ class LoopState:
     outer_steps: list[tuple[int, float | None]] = field(default_factory=list)
     #: Loop seconds the last finished step took (a stall event follows its step).
     last_step_span: float | None = None
+    #: The step holding the loop right now, while ``step_running`` events say so.
+    busy: Busy | None = None
+    #: Where the gate holds the paused loop (HELD_BEFORE_ITERATION / HELD_AFTER_TASK_STEP),
+    #: or None while it runs or steps.
+    held_at: str | None = None
+    #: How many ``clock`` events came: a view that keeps what it asked for (paused, speed)
+    #: takes the program's word again when this moves.
+    clock_events: int = 0
 
     def apply(self, event: Event) -> None:
         t = loop_time(event)
         if t > self.now:
             self.now = t
-        handler = _HANDLERS.get(event.kind)
+        kind = event.kind
+        if kind in _MOVED_ON:
+            self.held_at = None
+            if kind in _STEP_OVER:
+                self.busy = None
+        handler = _HANDLERS.get(kind)
         if handler is not None:
             handler(self, event, t)
 
@@ -120,6 +160,9 @@ class LoopState:
 
     def _loop_held(self, event: Event, t: float) -> None:
         """The gate holds the loop: its queues as they are at this stop."""
+        self.held_at = event.get("at")
+        self.stepping = False
+        self.busy = None
         self.ready = event.get("ready", self.ready)
         self.timers = event.get("timers", self.timers)
         self.next_deadline = event.get("next_timer")
@@ -156,9 +199,17 @@ class LoopState:
         )
 
     def _clock(self, event: Event, t: float) -> None:
+        self.clock_events += 1
         self.speed = event.get("speed", self.speed)
         self.paused = bool(event.get("paused", self.paused))
         self.stepping = bool(event.get("stepping", self.stepping))
+        if self.stepping or not self.paused:
+            self.held_at = None  # let go: running, or taking a step
+
+    def _step_running(self, event: Event, t: float) -> None:
+        self.busy = Busy(
+            event.get("task"), event.get("name"), event.get("since", t), t, event.get("wall", 0.0)
+        )
 
     def _events_dropped(self, event: Event, t: float) -> None:
         total = event.get("total")
@@ -174,5 +225,6 @@ _HANDLERS: dict[str, Callable[[LoopState, Event, float], None]] = {
     E.LOOP_HELD: LoopState._loop_held,
     E.LOOP_STALLED: LoopState._loop_stalled,
     E.CLOCK: LoopState._clock,
+    E.STEP_RUNNING: LoopState._step_running,
     E.EVENTS_DROPPED: LoopState._events_dropped,
 }

@@ -14,10 +14,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from loopviz import events as E
+from loopviz.events import Event
 from loopviz.models.loop_state import LoopState, loop_time
 from loopviz.models.tasks import yields_at_once
-from loopviz.trace import events as E
-from loopviz.trace.events import Event
 
 DEFAULT_HISTORY = 5
 

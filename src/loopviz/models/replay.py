@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from loopviz.events import Event, read_jsonl
 from loopviz.models.loop_state import LoopState
 from loopviz.models.narration import Narration
 from loopviz.models.selector import SelectorState
 from loopviz.models.tasks import TaskTable
 from loopviz.models.timeline import Timeline
-from loopviz.trace.events import Event, read_jsonl
 
 
 class Model(Protocol):

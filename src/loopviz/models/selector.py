@@ -11,9 +11,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from loopviz import events as E
+from loopviz.events import Event
 from loopviz.models.loop_state import loop_time
-from loopviz.trace import events as E
-from loopviz.trace.events import Event
 
 #: Per-fd readiness entries kept, and select calls kept in ``ready_history``.
 DEFAULT_HISTORY = 32

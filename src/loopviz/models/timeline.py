@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Reversible
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from loopviz import events as E
+from loopviz.events import Event
 from loopviz.models.loop_state import loop_time
-from loopviz.trace import events as E
-from loopviz.trace.events import Event
 
 #: (start, end) in loop seconds.
 Span = tuple[float, float]

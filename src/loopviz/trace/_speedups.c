@@ -76,7 +76,7 @@ static PyObject *str_returned, *str_cancelled, *str_empty, *str_get_coro;
 static PyObject *str_send_nested, *str_task_factory_attr = NULL, *str_selector_attr = NULL;
 static PyObject *str_gi_frame, *str_gi_yieldfrom, *str_gi_code;
 static PyObject *str_cr_frame, *str_cr_await, *str_cr_code, *str_step_done, *str_step_failed,
-    *str_describe, *str_coro_name;
+    *str_describe, *str_coro_name, *str_throw, *str_throw_done;
 
 static PyObject *is_user_code_func = NULL; /* describe.is_user_code(code) */
 /* Set by configure_spawn() (loop.py): what create_task needs. */
@@ -1066,6 +1066,8 @@ static PyMemberDef Recorder_members[] = {
     {"before_sent", T_BOOL, offsetof(Recorder, before_sent), 0,
      "this step's before_task_step was written"},
     {"details", T_BOOL, offsetof(Recorder, details), 0, "describe suspensions"},
+    {"task_ids", T_LONGLONG, offsetof(Recorder, task_ids), 0,
+     "the last task id given out (set before the loop runs to number its tasks from there)"},
     {NULL}};
 
 static PyTypeObject RecorderType = {
@@ -1847,6 +1849,49 @@ CoroProxy_send(CoroProxy *self, PyObject *value)
     return NULL;
 }
 
+/* throw() in C, so that no frame of loopviz's shows in the traceback of an exception thrown
+ * into a task (a cancellation) and passed on: the program's tracebacks stay its own. Rare, so
+ * the bookkeeping is the Python proxy's (step_failed, or _throw_done for a step that goes on). */
+static PyObject *
+CoroProxy_throw(CoroProxy *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Recorder *tracer = (Recorder *)self->tracer;
+    if (tracer == NULL || self->coro == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "TracedCoroutine is not initialised");
+        return NULL;
+    }
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return NULL;
+    }
+    Py_XSETREF(tracer->current, Py_NewRef(self->task_id));
+    double started = monotonic();
+    tracer->step_started = started;
+    PyObject *stack[4] = {self->coro, NULL, NULL, NULL};
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        stack[i + 1] = args[i];
+    }
+    PyObject *yielded = PyObject_VectorcallMethod(
+        str_throw, stack, (size_t)(nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (yielded == NULL) {
+        PyObject *result = NULL;
+        step_finished(self, PYGEN_ERROR, NULL, started, &result);
+        return NULL;
+    }
+    PyObject *started_obj = PyFloat_FromDouble(started);
+    if (started_obj != NULL) {
+        PyObject *call[] = {(PyObject *)self, yielded, started_obj};
+        PyObject *r = PyObject_VectorcallMethod(str_throw_done, call,
+                                                3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_XDECREF(r);
+        Py_DECREF(started_obj);
+    }
+    if (PyErr_Occurred()) { /* tracing never breaks the program */
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    return yielded;
+}
+
 /* Introspection (cr_frame, __qualname__...) reads the user's coroutine. */
 static PyObject *
 CoroProxy_getattro(CoroProxy *self, PyObject *name)
@@ -1864,6 +1909,8 @@ CoroProxy_getattro(CoroProxy *self, PyObject *name)
 
 static PyMethodDef CoroProxy_methods[] = {
     {"send", (PyCFunction)CoroProxy_send, METH_O, "Run the coroutine's next step."},
+    {"throw", (PyCFunction)(void (*)(void))CoroProxy_throw, METH_FASTCALL,
+     "Throw an exception into the coroutine (a cancellation): a step, recorded."},
     {NULL}};
 
 static PyMemberDef CoroProxy_members[] = {
@@ -2871,6 +2918,8 @@ PyInit__speedups(void)
     INTERN(str_step_failed, "step_failed");
     INTERN(str_describe, "_describe");
     INTERN(str_coro_name, "_coro");
+    INTERN(str_throw, "throw");
+    INTERN(str_throw_done, "_throw_done");
     INTERN(str_returned, "returned");
     INTERN(str_cancelled, "cancelled");
     INTERN(str_empty, "");

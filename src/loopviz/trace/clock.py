@@ -11,20 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-MIN_SPEED = 0.05
-MAX_SPEED = 20.0
-
-
-def check_speed(speed: float) -> float:
-    """Return ``speed`` as a float, or raise ValueError if it is outside 0.05x..20x."""
-    try:
-        value = float(speed)
-    except (TypeError, ValueError):
-        raise ValueError(f"speed must be a number, not {speed!r}") from None
-    if not MIN_SPEED <= value <= MAX_SPEED:
-        raise ValueError(f"speed must be between {MIN_SPEED}x and {MAX_SPEED:g}x, not {value:g}x")
-    return value
-
+from loopviz.speed import MAX_SPEED, MIN_SPEED, check_speed  # noqa: F401 (re-exported)
 
 FROZEN_TICK = 1e-9
 
@@ -39,11 +26,13 @@ class DilatedClock:
 
     __slots__ = ("_base", "_lock", "_speed", "_ticks", "on_change", "virtual")
 
-    def __init__(self, speed: float = 1.0, *, virtual: bool = False) -> None:
+    def __init__(self, speed: float = 1.0, *, virtual: bool = False, start: float = 0.0) -> None:
+        """``start``: the loop time it reads now (a program's second loop goes on from where its
+        first one ended, so one program's events keep one time line)."""
         self._speed = check_speed(speed)
         self._lock = threading.Lock()
         self._base: tuple[float, float, float] = (
-            0.0,
+            start,
             time.monotonic(),
             0.0 if virtual else self._speed,
         )

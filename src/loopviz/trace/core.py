@@ -50,7 +50,12 @@ class PyRecorder:
         self.pending_spawn: Any = None
         self.loop_thread_id: int | None = None
         self.next_seq = itertools.count().__next__
-        self.new_task_id = itertools.count(1).__next__
+        #: The last task id given out (set before the loop runs to number its tasks from there).
+        self.task_ids = 0
+
+    def new_task_id(self) -> int:
+        self.task_ids += 1
+        return self.task_ids
 
     def record(self, code: int, *payload: Any) -> None:
         """Append a record; inside a task step (on the loop thread) open the step first."""

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterable
 from types import CodeType
 from typing import Any
 
-from loopviz.trace import events as E
+from loopviz import events as E
+from loopviz.events import Event
 from loopviz.trace import records as R
 from loopviz.trace.describe import is_user_code, line_of
-from loopviz.trace.events import Event
+from loopviz.trace.fd_names import fd_name
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -65,6 +66,10 @@ class Decoder:
         self.fds: dict[int, int] = {}
         self.labels: dict[int, str] = {}
         self.dropped = 0
+        #: Name each fd nobody named from what it is (``fd_names``), when the loop starts
+        #: watching it. Off for decoders of records from elsewhere (the fds are not ours).
+        self.name_fds = True
+        self._named: set[int] = set()
         self.on_drop: Callable[[], None] | None = None
         self._next_raw = 0
         self._seq = 0
@@ -137,6 +142,22 @@ class Decoder:
             bases.append(base)
         if len(bases) > 64:
             del bases[:-32]
+
+    def step_running(self, task_id: int, started: float, now: float) -> list[Event]:
+        """``step_running``: the step of ``task_id`` begun at wall time ``started`` still holds
+        the loop at ``now``. Not a record: the consumer looks, as no record says it yet."""
+        self._out = out = []
+        self._emit(
+            self.loop_time(now),
+            E.STEP_RUNNING,
+            {
+                "task": task_id,
+                "name": self.task_name(task_id),
+                "since": round(self.loop_time(started), 6),
+                "wall": round(now - started, 6),
+            },
+        )
+        return out
 
     def _emit(self, t: float, kind: str, fields: dict[str, Any]) -> None:
         self._out.append(Event(self._seq, t, kind, fields))
@@ -330,14 +351,25 @@ class Decoder:
         self._emit(t, E.OUTPUT, fields)
 
     def _fd_watch(self, r: tuple[Any, ...], t: float) -> None:
-        self.fds[r[3]] = r[4]
-        self._emit(t, E.FD_WATCH, self._fd_entry(r[3], r[4]))
+        fd = r[3]
+        if fd not in self.labels and self.name_fds:
+            named = fd_name(fd)
+            if named is not None:
+                self.labels[fd] = named
+                self._named.add(fd)
+        self.fds[fd] = r[4]
+        self._emit(t, E.FD_WATCH, self._fd_entry(fd, r[4]))
 
     def _fd_unwatch(self, r: tuple[Any, ...], t: float) -> None:
-        self.fds.pop(r[3], None)
-        self._emit(t, E.FD_UNWATCH, {"fd": r[3], "label": self.label(r[3])})
+        fd = r[3]
+        self.fds.pop(fd, None)
+        self._emit(t, E.FD_UNWATCH, {"fd": fd, "label": self.label(fd)})
+        if fd in self._named:  # the number may name another file next
+            self._named.discard(fd)
+            self.labels.pop(fd, None)
 
     def _fd_label(self, r: tuple[Any, ...], t: float) -> None:
+        self._named.discard(r[3])
         self.labels[r[3]] = r[4]
         self._emit(t, E.FD_LABEL, {"fd": r[3], "label": r[4]})
 

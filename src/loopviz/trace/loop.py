@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.tasks
+import asyncio.unix_events
 import logging
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from types import CoroutineType
 from typing import Any, NamedTuple
 
@@ -145,18 +147,24 @@ class TracedEventLoop(_Spawner, asyncio.SelectorEventLoop):  # type: ignore[misc
         stall_threshold: float = DEFAULT_STALL_THRESHOLD,
         virtual_time: bool = False,
         pure_python: bool = False,
+        start_time: float = 0.0,
+        first_task_id: int = 1,
     ) -> None:
         """``virtual_time=True`` makes timers fire at once, in order, with the clock jumping
         to each deadline (a simulation: tests and fast replays); real I/O is still waited for.
         ``pure_python=True`` records through the Python code even where the C module is
         built: the proxy and the selector here, ``create_task`` by ``PyTracedEventLoop``
-        (``new_event_loop`` picks it; tests compare the two)."""
+        (``new_event_loop`` picks it; tests compare the two). ``start_time`` is the loop time
+        its clock starts at and ``first_task_id`` its first task's id: the loops of one program
+        (``asyncio.run`` called again, loops in threads) then share one time line and never
+        give two tasks one id."""
         # No instance attribute of our own: the clock, the tracer and the gate live on the
         # selector, and in _PARTS for after close() (see _parts()). Measured on W3: three
         # attributes more than the stock loop's cost 2% of plain asyncio's instructions on 3.13
         # and 8% on 3.14 (every ``self._ready`` in asyncio is then read the slower way).
-        clock = DilatedClock(speed, virtual=virtual_time)
+        clock = DilatedClock(speed, virtual=virtual_time, start=start_time)
         tracer = Tracer(clock, capacity=capacity, stall_threshold=stall_threshold)
+        tracer.task_ids = first_task_id - 1
         tracer.proxy_type = PyTracedCoroutine if pure_python else TracedCoroutine
         selector = tracing_selector(tracer, clock, pure_python=pure_python)
         super().__init__(selector)
@@ -385,6 +393,15 @@ def new_event_loop(**options: Any) -> TracedEventLoop:
     if options.get("pure_python"):
         return PyTracedEventLoop(**options)
     return TracedEventLoop(**options)
+
+
+def make_default(factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+    """Have every loop asyncio makes by default come from ``factory``: ``asyncio.run``,
+    ``asyncio.Runner()``, ``asyncio.new_event_loop()`` and ``get_event_loop()`` on every Python
+    from 3.11 to 3.14 (3.14 deprecates setting a policy, so the default policy's own loop
+    factory is replaced instead). Loops built by naming a class stay as they are."""
+    policy = asyncio.unix_events._UnixDefaultEventLoopPolicy  # type: ignore[attr-defined]
+    policy._loop_factory = staticmethod(factory)
 
 
 def _running_task_table() -> dict[Any, asyncio.Task[Any]] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -33,6 +33,37 @@ class _RoutedStdout:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fallback, name)
+
+
+class _ProgramStdout:
+    """``sys.stdout`` for a traced program: text printed on a traced loop's thread is also an
+    ``output`` event of the task printing it. With ``passthrough`` it still goes where it went
+    (``loopviz run --headless``: the program's output is its own, byte for byte); without, only
+    text printed off the loops' threads does (the dashboard shows the rest in its panel)."""
+
+    def __init__(
+        self, tracer_on: Callable[[int], Tracer | None], fallback: TextIO, passthrough: bool
+    ) -> None:
+        self._tracer_on = tracer_on
+        self._fallback = fallback
+        self._passthrough = passthrough
+
+    def write(self, text: str) -> int:
+        tracer = self._tracer_on(threading.get_ident())
+        if tracer is not None:
+            tracer.write_output(text)
+            if not self._passthrough:
+                return len(text)
+        return self._fallback.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fallback, name)
+
+
+def route_output(tracer_on: Callable[[int], Tracer | None], *, passthrough: bool) -> None:
+    """Capture what a traced program prints for good (see ``_ProgramStdout``); ``tracer_on``
+    names the tracer of the loop running on a thread, if one does."""
+    sys.stdout = _ProgramStdout(tracer_on, sys.stdout, passthrough)  # type: ignore[assignment]
 
 
 @contextmanager

@@ -49,23 +49,13 @@ class _ProxyMethods:
     _tracer: Tracer
     task_id: int
 
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        """Rare (cancellation, errors), so it takes the general, slower bookkeeping path."""
-        tracer = self._tracer
-        tracer.current = task_id = self.task_id
-        started = tracer.step_started = _monotonic()
-        try:
-            if val is None and tb is None:
-                yielded = self._coro.throw(typ)
-            else:  # pragma: no cover - the three-argument form is deprecated
-                yielded = self._coro.throw(typ, val, tb)
-        except BaseException as exc:
-            tracer.step_failed(task_id, exc, started, self)
-            raise
+    def _throw_done(self, yielded: Any, started: float) -> None:
+        """After a ``throw`` the coroutine caught and went on from: the step's end."""
         ended = _monotonic()
         code, lasti, await_code, await_arg = self._describe()
-        tracer.step_done(task_id, started, ended, code, lasti, await_code, await_arg, yielded)
-        return yielded
+        self._tracer.step_done(
+            self.task_id, started, ended, code, lasti, await_code, await_arg, yielded
+        )
 
     def _send_nested(self, value: Any) -> Any:
         """A step that begins inside another (an eager task's first step, run by asyncio
@@ -123,6 +113,23 @@ class PyTracedCoroutine(_ProxyMethods, collections.abc.Coroutine):  # type: igno
         self._tracer = tracer
         self.task_id = task_id
         self._code = code
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """Rare (cancellation, errors), so it takes the general, slower bookkeeping path.
+        (``CTracedCoroutine`` does it in C, so that no loopviz frame shows in tracebacks.)"""
+        tracer = self._tracer
+        tracer.current = task_id = self.task_id
+        started = tracer.step_started = _monotonic()
+        try:
+            if val is None and tb is None:
+                yielded = self._coro.throw(typ)
+            else:  # pragma: no cover - the three-argument form is deprecated
+                yielded = self._coro.throw(typ, val, tb)
+        except BaseException as exc:
+            tracer.step_failed(task_id, exc, started, self)
+            raise
+        self._throw_done(yielded, started)
+        return yielded
 
     def send(self, value: Any) -> Any:
         tracer = self._tracer

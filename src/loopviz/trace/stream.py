@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
+from loopviz.events import Event
 from loopviz.trace.decoder import Decoder
-from loopviz.trace.events import Event
 from loopviz.trace.loop import TracedEventLoop
+
+#: A task step that has held the loop this long (wall seconds) is reported while it runs.
+RUNNING_AFTER = 0.15
+#: Wall seconds between two reports of one long step.
+RUNNING_EVERY = 0.1
 
 
 class EventStream:
@@ -13,8 +20,9 @@ class EventStream:
     def __init__(self, loop: TracedEventLoop) -> None:
         self.loop = loop
         self.decoder = Decoder()
-        tracer = loop.tracer
+        self._tracer = tracer = loop.tracer
         self._buffer = tracer.buffer
+        self._running_told = 0.0
 
         def resync() -> None:
             tracer.resync_requested = True  # lost fd changes: have the loop repeat its fd map
@@ -28,4 +36,27 @@ class EventStream:
         return self.decoder.dropped
 
     def read(self, limit: int | None = None) -> list[Event]:
-        return self.decoder.decode(self._buffer.drain(limit))
+        """The events recorded since the last read, oldest first; then, once every record is
+        read, a ``step_running`` event if a task step has held the loop for a while.
+
+        A step is recorded when it ends, so while one blocks the loop thread (``time.sleep``)
+        no record says so: the tracer's ``current`` and ``step_started``, plain attributes the
+        loop thread sets when a step begins, do. That step cannot end before the next read,
+        whose records then come after this event."""
+        raw = self._buffer.drain(limit)
+        events = self.decoder.decode(raw)
+        if limit is not None and len(raw) >= limit:
+            return events  # more to read: the loop may be past that step already
+        tracer = self._tracer
+        started = tracer.step_started
+        task_id = tracer.current
+        if not started or task_id is None:
+            return events
+        now = time.monotonic()
+        if now - started < RUNNING_AFTER or now - self._running_told < RUNNING_EVERY:
+            return events
+        if tracer.step_started != started:  # it ended while we looked
+            return events
+        self._running_told = now
+        events.extend(self.decoder.step_running(task_id, started, now))
+        return events

@@ -1,9 +1,10 @@
-"""The loopviz dashboard: three live panels on one traced loop, driven from the keyboard.
+"""The loopviz dashboard: live panels on one traced program, driven from the keyboard.
 
-The traced loop runs in its own thread (see ``loopviz.runner``); this app never runs scene code.
-A 30 Hz timer folds whatever the loop recorded into the models in one batch and refreshes the
-panels; keys call the loop's thread-safe controls. So the UI stays responsive while the traced
-loop is paused, stepping, or frozen by a blocking call.
+The program runs elsewhere (a child process; see ``loopviz.sources``); this app never runs its
+code and never touches its loop. A 30 Hz timer folds whatever the source read into the models in
+one batch and refreshes the panels; keys send commands through the source. So the UI stays
+responsive while the program is paused, stepping, or frozen by a blocking call, and its drawing
+never slows the program it shows.
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from loopviz.output_file import OutputFile, OutputFileError
-from loopviz.runner import SceneSpec
-from loopviz.scenes import SceneError
 from loopviz.session import Session
+from loopviz.sources import CommandError
 from loopviz.ui.help import HelpScreen
 from loopviz.ui.theme import DEFAULT_THEME, PROJECTOR
 from loopviz.ui.widgets import (
@@ -45,6 +45,10 @@ from loopviz.ui.widgets import (
 )
 
 FRAME_RATE = 30
+#: After a key, for this long (seconds), the app looks for the program's answer every
+#: ``HURRY_EVERY`` seconds and draws it as soon as it comes, instead of at the next frame.
+HURRY_FOR = 0.3
+HURRY_EVERY = 0.004
 #: Narrower than this, panels switch (1/2/3) instead of standing side by side.
 NARROW_WIDTH = 100
 #: Smaller than this, nothing useful fits.
@@ -73,7 +77,7 @@ _ZOOM = Binding.Group("zoom")
 
 
 class LoopvizApp(App[int]):
-    """The dashboard. ``session`` owns the traced loop; the widgets only read its models."""
+    """The dashboard. ``session`` reads the program's source; the widgets only read its models."""
 
     CSS_PATH = "loopviz.tcss"
     TITLE = "loopviz"
@@ -120,6 +124,8 @@ class LoopvizApp(App[int]):
         self.hang_up_timer: threading.Timer | None = None
         self._signal_handlers: list[int] = []
         self._frame_timer: Timer | None = None
+        self._hurry_timer: Timer | None = None
+        self._hurry_until = 0.0
         #: Set by run_dashboard: the status of a signal that came before the app could take it,
         #: and the signals the parent made us ignore (nohup), which stay ignored.
         self.early_status: int | None = None
@@ -130,6 +136,8 @@ class LoopvizApp(App[int]):
         #: The panels this session teaches with: the select panel with the sockets scene, the
         #: queue panel with the queue scene (``loopviz tasks`` gets the whole width).
         self.panels = tuple(p for p in PANELS if p == "tasks" or session.has_scene(PANEL_SCENE[p]))
+        if not session.source.scenes:  # the user's own program: its tasks and its fds
+            self.panels = ("tasks", "select")
         self._narrow_panel = SCENE_PANEL.get(focus or "", "tasks")
         self.frames = 0
 
@@ -174,8 +182,9 @@ class LoopvizApp(App[int]):
             self._signalled(self.early_status)
 
     async def on_unmount(self) -> None:
-        if self._frame_timer is not None:  # None if mounting failed before it started
-            self._frame_timer.stop()
+        for timer in (self._frame_timer, self._hurry_timer):
+            if timer is not None:  # None if mounting failed before it started
+                timer.stop()
         loop = asyncio.get_running_loop()
         for number in self._signal_handlers:  # the loop may outlive the app (a test's loop)
             loop.remove_signal_handler(number)
@@ -193,7 +202,7 @@ class LoopvizApp(App[int]):
         self._leave(INTERRUPTED, timeout=5.0)
 
     def _leave(self, status: int, *, timeout: float) -> None:
-        if self._quitting or not self.session.runner.running:
+        if self._quitting or self.session.status().over:
             self.exit(return_code=status)
             return
         self._quitting = True
@@ -257,6 +266,22 @@ class LoopvizApp(App[int]):
             self.dashboard.query_one("#loop-bar", LoopBar).refresh()
 
     # -- the frame -------------------------------------------------------------------------------
+
+    def hurry(self) -> None:
+        """A key was sent to the program: look for its answer every few ms for a moment, so
+        it is drawn as soon as it arrives (a frame comes only every 33 ms)."""
+        self._hurry_until = time.monotonic() + HURRY_FOR
+        if self._hurry_timer is None:
+            self._hurry_timer = self.set_interval(HURRY_EVERY, self._hurried_frame)
+
+    def _hurried_frame(self) -> None:
+        if time.monotonic() > self._hurry_until:
+            if self._hurry_timer is not None:
+                self._hurry_timer.stop()
+            self._hurry_timer = None
+            return
+        if self.session.ready():
+            self.frame()
 
     def frame(self) -> None:
         """Fold what the loop recorded, then refresh what changed (about 30 times a second)."""
@@ -335,22 +360,27 @@ class LoopvizApp(App[int]):
     def action_toggle_pause(self) -> None:
         self.session.toggle_pause()
         self._refresh_bar()
+        self.hurry()
 
     def action_step(self) -> None:
         self.session.step()
         self._refresh_bar()
+        self.hurry()
 
     def action_step_task(self) -> None:
         self.session.step_task()
         self._refresh_bar()
+        self.hurry()
 
     def action_faster(self) -> None:
         self.session.faster()
         self._refresh_bar()
+        self.hurry()
 
     def action_slower(self) -> None:
         self.session.slower()
         self._refresh_bar()
+        self.hurry()
 
     def action_restart(self) -> None:
         self.session.restart()
@@ -388,9 +418,10 @@ class LoopvizApp(App[int]):
             return
         try:
             self.session.act("queue", action)
-        except SceneError as exc:
+        except CommandError as exc:
             self.notify(str(exc), severity="warning", timeout=3)
             return
+        self.hurry()
         self.notify(action.replace("-", " "), timeout=1.5)
 
 
@@ -417,16 +448,8 @@ def _signals_noted_until_mounted(app: LoopvizApp) -> Iterator[None]:
                 signal.signal(number, handler)
 
 
-def run_dashboard(
-    specs: list[SceneSpec],
-    *,
-    focus: str | None = None,
-    speed: float = 1.0,
-    paused: bool = False,
-    theme: str | None = None,
-) -> int:
-    """Run the dashboard until the user quits; the traced loop is always stopped on the way out."""
-    session = Session(specs, speed=speed, paused=paused)
+def run_dashboard(session: Session, *, focus: str | None = None, theme: str | None = None) -> int:
+    """Run the dashboard until the user quits; the program is always stopped on the way out."""
     app = LoopvizApp(session, focus=focus, theme=theme)
     app.ignored_signals = frozenset(
         number for number in _ENDING_SIGNALS if signal.getsignal(number) == signal.SIG_IGN

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from loopviz.models.loop_state import LoopState
-from loopviz.trace.gate import ITERATION, TASK_STEP
+from loopviz.models.loop_state import HELD_AFTER_TASK_STEP, HELD_BEFORE_ITERATION, LoopState
 from loopviz.ui.palette import Palette
 from loopviz.ui.widgets._panel import Panel
 
@@ -15,6 +14,7 @@ RUNNING = " ▶ RUNNING "
 PAUSED = " ‖ PAUSED "
 STEPPING = " ‖ STEPPING… "
 FROZEN = " ■ FROZEN "
+ENDED = " ■ ENDED "
 
 
 def loop_bar_text(
@@ -28,11 +28,15 @@ def loop_bar_text(
     frozen_task: str | None,
     held_at: str | None = None,
     frozen_wall: float = 0.0,
+    ended: str | None = None,
 ) -> Text:
     """Two lines: the run state and clock, then the iteration's phase and queues. A freeze is
     counted in loop seconds (the wall seconds beside them when the speed is not 1x)."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    if frozen_for > 0:
+    if ended is not None:
+        text.append(ENDED, palette.highlight)
+        text.append(f" {ended}", palette.strong)
+    elif frozen_for > 0:
         text.append(f"{FROZEN}{frozen_for:.1f}s ", palette.warn)
         if speed != 1:
             text.append(f" {frozen_wall:.1f}s wall", palette.muted)
@@ -40,9 +44,9 @@ def loop_bar_text(
             text.append(f" in {frozen_task}: nothing else runs", palette.failed)
     elif paused:
         text.append(STEPPING if stepping else PAUSED, palette.highlight)
-        if held_at == ITERATION:
+        if held_at == HELD_BEFORE_ITERATION:
             text.append(f" before iteration {loop.iteration + 1}", palette.strong)
-        elif held_at == TASK_STEP:
+        elif held_at == HELD_AFTER_TASK_STEP:
             text.append(" after a task step", palette.strong)
     else:
         text.append(RUNNING, palette.running)
@@ -84,14 +88,20 @@ class LoopBar(Panel):
     def render(self) -> Text:
         session = self.session
         freeze = session.freeze()
+        status = session.status()
+        ended = None
+        if status.state == "exited":
+            how = f"by {status.signal}" if status.signal else f"with status {status.code}"
+            ended = f"the program exited {how}; q quits"
         return loop_bar_text(
             session.models.core.loop,
             self.palette,
             paused=session.paused,
-            stepping=session.loop.gate.stepping,
+            stepping=session.stepping,
             speed=session.speed,
             frozen_for=freeze.seconds,
             frozen_wall=freeze.wall,
             frozen_task=freeze.task,
-            held_at=session.loop.gate.waiting_at,
+            held_at=session.held_at,
+            ended=ended,
         )

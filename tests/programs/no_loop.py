@@ -1,0 +1,3 @@
+"""No asyncio loop at all."""
+
+print("just a print")
