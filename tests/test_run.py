@@ -189,3 +189,14 @@ def test_the_dashboard_records_and_feeds_the_program_its_stdin(tmp_path: Path) -
     assert header["kind"] == "recording" and header["program"] == str(script)
     assert events[-1]["kind"] == "program_exited" and events[-1]["code"] == 0
     assert len(events) == session.events_recorded
+
+
+def test_a_program_with_a_loop_of_its_own_is_told_and_traced(tmp_path: Path) -> None:
+    under, (_, *events) = traced(tmp_path, "other_loop.py")
+    assert under.returncode == 0
+    assert under.stdout == b"TracedEventLoop\nTracedEventLoop\n"
+    assert under.stderr == (
+        b"loopviz: this program installs another event loop (__main__.OtherLoop); loopviz "
+        b"traces the stock selector loop, and runs the program on that\n"
+    )
+    assert {event.get("loop") for event in events} >= {1, 2}

@@ -404,6 +404,48 @@ def make_default(factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
     policy._loop_factory = staticmethod(factory)
 
 
+def keep_loops_traced(
+    factory: Callable[[], asyncio.AbstractEventLoop], tell: Callable[[str], None]
+) -> None:
+    """A program that installs another event loop (``uvloop.install()``, a policy of its own,
+    ``asyncio.run(..., loop_factory=uvloop.new_event_loop)``, ``uvloop.run``) is told once,
+    through ``tell``, and runs on the traced loop: loopviz traces the stock selector loop only.
+    Loops asyncio's own factories make are traced without a word."""
+    told: list[str] = []
+
+    def other(what: Any) -> bool:
+        module = getattr(type(what) if not callable(what) else what, "__module__", "") or ""
+        foreign = not module.startswith("asyncio") and what is not factory
+        if foreign and not told:
+            name = getattr(what, "__qualname__", type(what).__qualname__)
+            told.append(name)
+            tell(
+                f"this program installs another event loop ({module}.{name}); loopviz traces "
+                "the stock selector loop, and runs the program on that"
+            )
+        return foreign
+
+    stock_set_policy = asyncio.events.set_event_loop_policy
+
+    def set_event_loop_policy(policy: Any) -> None:
+        if policy is not None and other(type(policy)):
+            return
+        stock_set_policy(policy)
+
+    asyncio.set_event_loop_policy = asyncio.events.set_event_loop_policy = set_event_loop_policy
+    stock_runner_init = asyncio.Runner.__init__
+
+    def runner_init(
+        self: asyncio.Runner, *, debug: bool | None = None, loop_factory: Any = None
+    ) -> None:
+        if loop_factory is not None and loop_factory is not factory:
+            other(loop_factory)
+            loop_factory = None  # the default: a traced loop
+        stock_runner_init(self, debug=debug, loop_factory=loop_factory)
+
+    asyncio.Runner.__init__ = runner_init  # type: ignore[method-assign]
+
+
 def _running_task_table() -> dict[Any, asyncio.Task[Any]] | None:
     """asyncio's ``{loop: running task}`` table, where its Task keeps one: the C Task of 3.14
     keeps the running task in the thread state instead (None: ask ``current_task()``)."""

@@ -389,6 +389,24 @@ class LoopvizApp(App[int]):
 
     # -- actions: the view -----------------------------------------------------------------------
 
+    #: Actions that belong to one scene: their keys show (and work) only where it runs.
+    SCENE_ACTIONS: ClassVar[dict[str, str]] = {
+        "consumer_toggle": "queue",
+        "queue_action": "queue",
+    }
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """On the user's own program (``loopviz run``: no scene at all) the scenes' keys and
+        the zoom onto a panel it does not have are left out of the footer. With the scenes
+        they stay, and say which scene they need (a class learns where the keys are)."""
+        if self.session.source.scenes:
+            return True
+        if action in self.SCENE_ACTIONS:
+            return False
+        if action == "zoom" and parameters and parameters[0] != "all":
+            return parameters[0] in self.panels
+        return True
+
     def action_zoom(self, panel: str) -> None:
         if panel != "all" and panel not in self.panels:
             self.notify(f"the {panel} panel has no scene here (run: loopviz)", timeout=3)

@@ -27,7 +27,7 @@ from functools import partial
 from importlib.machinery import SourceFileLoader
 from typing import Any
 
-from loopviz.trace.loop import make_default
+from loopviz.trace.loop import keep_loops_traced, make_default
 from loopviz.trace.output import route_output
 from loopviz.wire.commands import apply_command, parse_command
 from loopviz.wire.format import encode, header
@@ -150,6 +150,7 @@ def run_program(config: dict[str, Any], producer: Producer, writer: Writer) -> N
     exit status, its traceback and its signals are its own."""
     program = config["program"]
     make_default(producer.new_loop)
+    keep_loops_traced(producer.new_loop, _tell)
     route_output(producer.tracer_on, passthrough=bool(config.get("headless")))
     if not config.get("headless"):
         with contextlib.suppress(AttributeError, ValueError):
@@ -185,6 +186,11 @@ def run_program(config: dict[str, Any], producer: Producer, writer: Writer) -> N
         if isinstance(exc, KeyboardInterrupt):
             interrupted.set()
         raise SystemExit(1) from None
+
+
+def _tell(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(f"loopviz: {message}", file=sys.__stderr__, flush=True)
 
 
 _RUNNERS = frozenset({runpy._run_module_as_main.__code__})  # type: ignore[attr-defined]
