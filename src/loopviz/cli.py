@@ -1,4 +1,6 @@
-"""Command line: ``loopviz`` (the dashboard), ``loopviz SCENE`` (one scene), ``loopviz record``.
+"""Command line: ``loopviz`` (the dashboard), ``loopviz SCENE`` (one scene), ``loopviz record``,
+and ``loopviz run`` (the user's own program; ``cli_run``). Every traced program runs in a child
+process (``loopviz.sources.child``); this process only reads its events.
 
 Every bad input ends in one line on stderr and exit status 2, never a traceback.
 """

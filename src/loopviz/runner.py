@@ -1,8 +1,9 @@
 """Runs scenes on one traced loop in a thread of its own, headless.
 
-The loop never shares a thread with its viewer: the UI (or the recorder) keeps drawing and taking
-keys while the traced loop is paused, stepping, or frozen by a blocking call. A scene that fails
-is reported as a ``scene.failed`` event; the other scenes keep running.
+It runs in the scenes' child process (``loopviz.wire.child``), or in a test's own process
+(``InProcessSource``). The loop never shares a thread with whoever reads it, so reading goes on
+while the traced loop is paused, stepping, or frozen by a blocking call. A scene that fails is
+reported as a ``scene.failed`` event; the other scenes keep running.
 """
 
 from __future__ import annotations
