@@ -60,14 +60,6 @@ class InProcessSource:
             return Status(STARTING)
         return Status(RUNNING if self.runner.running else ENDED)
 
-    @property
-    def dropped(self) -> int:
-        return self.runner.stream.dropped
-
-    @property
-    def failures(self) -> dict[str, str]:
-        return dict(self.runner.failures)
-
     def send(self, command: str, **fields: Any) -> None:
         try:
             apply_command({"command": command, **fields}, self.runner.loop, self.runner.act)

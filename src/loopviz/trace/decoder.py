@@ -66,9 +66,6 @@ class Decoder:
         self.fds: dict[int, int] = {}
         self.labels: dict[int, str] = {}
         self.dropped = 0
-        #: Name each fd nobody named from what it is (``fd_names``), when the loop starts
-        #: watching it. Off for decoders of records from elsewhere (the fds are not ours).
-        self.name_fds = True
         self._named: set[int] = set()
         self.on_drop: Callable[[], None] | None = None
         self._next_raw = 0
@@ -352,7 +349,7 @@ class Decoder:
 
     def _fd_watch(self, r: tuple[Any, ...], t: float) -> None:
         fd = r[3]
-        if fd not in self.labels and self.name_fds:
+        if fd not in self.labels:  # named from what it is (``fd_names``)
             named = fd_name(fd)
             if named is not None:
                 self.labels[fd] = named

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from loopviz.events import HEADER_KIND, RECORDING_VERSION, Event, check_header
+from loopviz.events import HEADER_KIND, RECORDING_VERSION, Event
 
 WIRE_VERSION = RECORDING_VERSION
 
@@ -45,27 +45,3 @@ def event_line(event: Event, seq: int, loop: int | None) -> str:
         data["loop"] = loop
     data.update(event.fields)
     return _encode(data)
-
-
-class NotARecording(ValueError):
-    """A line that should be a loopviz header is not one, or is from a newer version."""
-
-
-def parse_header(line: str) -> dict[str, Any] | None:
-    """The header's fields if ``line`` is a header; None if it is an event line (recordings
-    made before version 1 have no header); NotARecording for anything else."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError:
-        raise NotARecording("not a loopviz recording (the first line is not JSON)") from None
-    if not isinstance(data, dict):
-        raise NotARecording("not a loopviz recording (the first line is not a JSON object)")
-    if data.get("kind") != HEADER_KIND:
-        if {"seq", "t", "kind"} <= data.keys():
-            return None
-        raise NotARecording("not a loopviz recording (no header, and no event on line 1)")
-    try:
-        check_header(data)
-    except ValueError as exc:
-        raise NotARecording(str(exc)) from None
-    return data

@@ -16,7 +16,7 @@ from typing import Any
 from loopviz.events import Event
 from loopviz.trace import EventStream, TracedEventLoop, new_event_loop
 from loopviz.trace.tracer import Tracer
-from loopviz.wire.format import encode, event_line
+from loopviz.wire.format import event_line
 
 #: A loop made while another is still open numbers its tasks this far above the highest id
 #: given so far, so loops in threads never share an id.
@@ -51,7 +51,6 @@ class Producer:
         self._seq = 0
         self._last_t = 0.0
         self.loops_seen = 0
-        self.dropped = 0
 
     # -- loops ---------------------------------------------------------------------------------
 
@@ -108,18 +107,10 @@ class Producer:
             if events:
                 self._write(parts, events, item.number)
             if closed:
-                self.dropped += item.stream.dropped
                 with self._lock:
                     self._traced.remove(item)
                     self._last_t = max(self._last_t, item.loop.time())
         return "".join(parts)
-
-    def process_event(self, kind: str, **fields: Any) -> str:
-        """A line for something no loop recorded (what the program wrote to its file
-        descriptors), at the latest loop time known."""
-        line = encode({"seq": self._seq, "t": round(self._last_t, 6), "kind": kind, **fields})
-        self._seq += 1
-        return line + "\n"
 
     def _write(self, parts: list[str], events: list[Event], loop: int) -> None:
         seq = self._seq
